@@ -1,0 +1,50 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prism-gw/prism/backends/kv"
+)
+
+func BenchmarkGet(b *testing.B) {
+	s := openTemp(b, Options{})
+	ctx := context.Background()
+	const keys = 1000
+	for i := range keys {
+		if _, err := s.Put(ctx, "bench", kv.PutOp{Key: fmt.Sprintf("key-%04d", i), Value: make([]byte, 256)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Get(ctx, "bench", fmt.Sprintf("key-%04d", n.Add(1)%keys)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkPut(b *testing.B) {
+	for _, sync := range []string{"full", "normal"} {
+		b.Run("synchronous="+sync, func(b *testing.B) {
+			s := openTemp(b, Options{Synchronous: sync})
+			ctx := context.Background()
+			value := make([]byte, 256)
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Put(ctx, "bench", kv.PutOp{Key: fmt.Sprintf("key-%d", n.Add(1)), Value: value}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
