@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/prism-gw/prism/extproc"
+)
+
+// runExtproc runs the ext_proc server alone, for Envoy. Until the xDS client
+// lands, namespaces come from --config.
+func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("prism extproc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (YAML); default: the embedded prism.yaml")
+	grpcAddr := fs.String("grpc", "0.0.0.0:9001", "ext_proc gRPC listen address")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := prepareSQLiteDirs(cfg); err != nil {
+		return err
+	}
+	srv := extproc.NewServer(extproc.Options{Logger: log})
+	defer srv.Close()
+	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *grpcAddr)
+	if err != nil {
+		return fmt.Errorf("ext_proc listener: %w", err)
+	}
+	log.Info("prism extproc ready", "grpc", lis.Addr().String(), "namespaces", len(cfg.GetNamespaces()))
+	return serveGRPC(ctx, newGRPCServer(srv), lis)
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	_ "github.com/prism-gw/prism/backends/kv/postgres" // KV drivers
+	_ "github.com/prism-gw/prism/backends/kv/sqlite"
+	"github.com/prism-gw/prism/envoy/devedge"
+	"github.com/prism-gw/prism/extproc"
+	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
+	"github.com/prism-gw/prism/xds/config"
+)
+
+//go:embed prism.yaml
+var defaultConfig []byte
+
+// maxGRPCMessage must hold the largest buffered body Envoy sends and the
+// largest response extproc returns.
+const maxGRPCMessage = 64 << 20
+
+// shutdownGrace bounds how long in-flight requests may take at shutdown.
+const shutdownGrace = 15 * time.Second
+
+// loadConfig reads --config, or the embedded default when it is empty.
+func loadConfig(path string) (*configv1.DevConfig, error) {
+	if path == "" {
+		return config.Parse(defaultConfig)
+	}
+	return config.Load(path)
+}
+
+// prepareSQLiteDirs creates the directories of SQLite files so that a fresh
+// checkout runs without setup.
+func prepareSQLiteDirs(cfg *configv1.DevConfig) error {
+	for _, b := range cfg.GetBackends() {
+		if p := b.GetSqlite().GetPath(); p != "" {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return fmt.Errorf("backend %s: %w", b.GetName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// newGRPCServer makes the ext_proc gRPC server. Envoy keeps long-lived
+// HTTP/2 connections and opens one stream per request.
+func newGRPCServer(srv *extproc.Server) *grpc.Server {
+	g := grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxGRPCMessage),
+		grpc.MaxSendMsgSize(maxGRPCMessage),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	extprocv3.RegisterExternalProcessorServer(g, srv)
+	return g
+}
+
+// serveGRPC serves until ctx ends, then stops gracefully within the grace.
+func serveGRPC(ctx context.Context, g *grpc.Server, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		g.Stop()
+	}
+	return nil
+}
+
+// dialExtproc connects the dev edge to the ext_proc server over gRPC.
+func dialExtproc(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)),
+	)
+}
+
+// serveHTTP serves until ctx ends, then lets in-flight requests finish.
+func serveHTTP(ctx context.Context, srv *http.Server, lis net.Listener, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newEdgeServer wraps the dev edge in an HTTP server with sane timeouts.
+func newEdgeServer(conn *grpc.ClientConn, log *slog.Logger) *http.Server {
+	edge := devedge.New(extprocv3.NewExternalProcessorClient(conn), devedge.Options{Logger: log})
+	return &http.Server{
+		Handler:           edge,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

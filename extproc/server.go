@@ -1,0 +1,225 @@
+// Package extproc is Prism's Envoy External Processing server: it decodes
+// data API requests from the ext_proc stream, runs them on the namespace's
+// backend and answers with an ImmediateResponse.
+package extproc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Options configure a Server. The zero value works.
+type Options struct {
+	Logger *slog.Logger
+	// RetireAfter is how long a backend removed from the config stays open for
+	// requests already holding it (default 1 minute).
+	RetireAfter time.Duration
+}
+
+// Server implements envoy.service.ext_proc.v3.ExternalProcessor.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+
+	log         *slog.Logger
+	retireAfter time.Duration
+	state       atomic.Pointer[state]
+
+	applyMu sync.Mutex // serialises Apply and Close
+	stores  map[string]*openStore
+	closing chan struct{}
+	wg      sync.WaitGroup
+}
+
+// NewServer makes a server with an empty config: every data API request gets
+// 404 until Apply installs namespaces.
+func NewServer(opts Options) *Server {
+	s := &Server{
+		log:         opts.Logger,
+		retireAfter: opts.RetireAfter,
+		stores:      map[string]*openStore{},
+		closing:     make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.retireAfter <= 0 {
+		s.retireAfter = time.Minute
+	}
+	s.state.Store(&state{namespaces: map[string]*namespace{}})
+	return s
+}
+
+// Close closes every backend. Call it after the gRPC server has stopped.
+func (s *Server) Close() error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	select {
+	case <-s.closing:
+		return nil
+	default:
+	}
+	close(s.closing)
+	s.wg.Wait()
+	var errs []error
+	for _, o := range s.stores {
+		errs = append(errs, o.store.Close())
+	}
+	s.stores = map[string]*openStore{}
+	s.state.Store(&state{namespaces: map[string]*namespace{}})
+	return errors.Join(errs...)
+}
+
+// pending is a data API request waiting for its body.
+type pending struct {
+	req  httpRequest
+	call *call
+	body []byte
+}
+
+// Process handles one ext_proc stream, which Envoy opens per HTTP request.
+// request_headers is always answered at once — Envoy in BUFFERED mode waits
+// for that answer before it sends the body — either with the final
+// ImmediateResponse (no body needed) or with CONTINUE; the body message then
+// gets the ImmediateResponse.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	ctx := stream.Context()
+	var p *pending
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if status.Code(err) == codes.Canceled || ctx.Err() != nil {
+				return nil // Envoy gave up on the request; nothing to answer.
+			}
+			return err
+		}
+		var resp *extprocv3.ProcessingResponse
+		switch r := msg.GetRequest().(type) {
+		case *extprocv3.ProcessingRequest_RequestHeaders:
+			req := newHTTPRequest(msg, r.RequestHeaders)
+			if !isDataAPI(req.path) {
+				resp = continueHeaders()
+				break
+			}
+			if req.requestID == "" {
+				req.requestID = newRequestID()
+			}
+			c, rep := s.decode(&req)
+			switch {
+			case rep != nil:
+			case !c.needsBody() || req.endOfStream:
+				rep = s.run(ctx, c, nil)
+			case req.contentLength > c.ns.maxValue:
+				rep = errorReply(tooLarge("body of %d bytes is over the namespace limit of %d bytes", req.contentLength, c.ns.maxValue), req.requestID)
+			default:
+				p = &pending{req: req, call: c}
+				resp = continueHeaders()
+			}
+			if rep != nil {
+				return stream.Send(rep.immediate(req.requestID))
+			}
+		case *extprocv3.ProcessingRequest_RequestBody:
+			if p == nil {
+				resp = continueBody()
+				break
+			}
+			p.body = append(p.body, r.RequestBody.GetBody()...)
+			if int64(len(p.body)) > p.call.ns.maxValue {
+				return stream.Send(errorReply(tooLarge("body is over the namespace limit of %d bytes", p.call.ns.maxValue), p.req.requestID).immediate(p.req.requestID))
+			}
+			if !r.RequestBody.GetEndOfStream() {
+				// STREAMED mode delivers chunks; keep them until the last.
+				resp = continueBody()
+				break
+			}
+			return stream.Send(s.run(ctx, p.call, p.body).immediate(p.req.requestID))
+		case *extprocv3.ProcessingRequest_RequestTrailers:
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
+		case *extprocv3.ProcessingRequest_ResponseHeaders:
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}}}
+		case *extprocv3.ProcessingRequest_ResponseBody:
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocv3.BodyResponse{}}}
+		case *extprocv3.ProcessingRequest_ResponseTrailers:
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+		default:
+			return status.Errorf(codes.InvalidArgument, "unexpected ext_proc message %T", r)
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+func continueBody() *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_RequestBody{
+			RequestBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{}},
+		},
+	}
+}
+
+// newRequestID makes an id when neither Envoy nor the client sent one.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// call is a decoded data API request bound to its namespace.
+type call struct {
+	ns  *namespace
+	req *httpRequest
+	kv  kvRequest
+}
+
+func (c *call) needsBody() bool { return c.kv.needsBody() }
+
+// decode resolves the namespace and decodes the request line and headers.
+func (s *Server) decode(req *httpRequest) (*call, *reply) {
+	rt, e := parseRoute(req.path)
+	if e != nil {
+		return nil, errorReply(e, req.requestID)
+	}
+	ns, ok := s.state.Load().namespaces[rt.namespace]
+	if !ok {
+		return nil, errorReply(notFound("unknown namespace %q", rt.namespace), req.requestID)
+	}
+	if rt.abstraction != pathKV {
+		return nil, errorReply(notFound("namespace %q serves keyvalue at /v1/kv/%s", rt.namespace, rt.namespace), req.requestID)
+	}
+	k, e := decodeKV(req, rt)
+	if e != nil {
+		return nil, errorReply(e, req.requestID)
+	}
+	return &call{ns: ns, req: req, kv: k}, nil
+}
+
+// run performs a decoded call within the namespace's request timeout.
+func (s *Server) run(ctx context.Context, c *call, body []byte) *reply {
+	ctx, cancel := context.WithTimeout(ctx, c.ns.timeout)
+	defer cancel()
+	rep, err := s.runKV(ctx, c, body)
+	if err != nil {
+		e := toAPIError(err)
+		if e.Code == CodeInternal {
+			s.log.ErrorContext(ctx, "request failed", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "err", err)
+		} else if e.Code == CodeUnavailable {
+			s.log.WarnContext(ctx, "backend unavailable", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "err", err)
+		}
+		return errorReply(e, c.req.requestID)
+	}
+	return rep
+}
