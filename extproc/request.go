@@ -74,6 +74,7 @@ func newHTTPRequest(req *extprocv3.ProcessingRequest, hs *extprocv3.HttpHeaders)
 	// Newer Envoys send attributes on the request, older ones on the headers.
 	attrs := req.GetAttributes()[filterName]
 	if attrs == nil {
+		//lint:ignore SA1019 Envoys before 1.27 send attributes only here.
 		attrs = hs.GetAttributes()[filterName]
 	}
 	if id := stringAttr(attrs, "request.id"); id != "" && r.requestID == "" {
