@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/prism-gw/prism/backends/kv"
+	"github.com/prism-gw/prism/backends/ts"
 )
 
 // Stable error codes of the data API (API.md). Clients match on these, never
@@ -53,6 +54,10 @@ func methodNotAllowed(method, what string) *apiError {
 		Message: fmt.Sprintf("method %s is not allowed on %s", method, what)}
 }
 
+func unavailable() *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "backend unavailable or timed out; retry the request"}
+}
+
 // toAPIError maps a backend error to the API's status and code. It is the one
 // place where driver errors meet HTTP semantics.
 func toAPIError(err error) *apiError {
@@ -67,6 +72,14 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: inner.Status, Code: inner.Code, Message: fmt.Sprintf("op %d: %s", idx, inner.Message), Index: &idx}
 	}
 	switch {
+	case errors.Is(err, ts.ErrInvalidArgument):
+		return invalid("%s", err.Error())
+	case errors.Is(err, ts.ErrTooLarge):
+		return tooLarge("%s", err.Error())
+	case errors.Is(err, ts.ErrNotFound):
+		return notFound("namespace is not provisioned on its backend")
+	case errors.Is(err, ts.ErrUnavailable):
+		return unavailable()
 	case errors.Is(err, kv.ErrNotFound):
 		return notFound("key not found")
 	case errors.Is(err, kv.ErrVersionMismatch):
@@ -74,7 +87,7 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, kv.ErrExists):
 		return &apiError{Status: http.StatusConflict, Code: CodeAlreadyExists, Message: "key already exists"}
 	case errors.Is(err, kv.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "backend unavailable or timed out; retry the request"}
+		return unavailable()
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
 }

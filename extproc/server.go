@@ -17,6 +17,9 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
 // Options configure a Server. The zero value works.
@@ -36,7 +39,7 @@ type Server struct {
 	state       atomic.Pointer[state]
 
 	applyMu sync.Mutex // serialises Apply and Close
-	stores  map[string]*openStore
+	stores  map[storeKey]*openStore
 	closing chan struct{}
 	wg      sync.WaitGroup
 }
@@ -47,7 +50,7 @@ func NewServer(opts Options) *Server {
 	s := &Server{
 		log:         opts.Logger,
 		retireAfter: opts.RetireAfter,
-		stores:      map[string]*openStore{},
+		stores:      map[storeKey]*openStore{},
 		closing:     make(chan struct{}),
 	}
 	if s.log == nil {
@@ -75,7 +78,7 @@ func (s *Server) Close() error {
 	for _, o := range s.stores {
 		errs = append(errs, o.store.Close())
 	}
-	s.stores = map[string]*openStore{}
+	s.stores = map[storeKey]*openStore{}
 	s.state.Store(&state{namespaces: map[string]*namespace{}})
 	return errors.Join(errs...)
 }
@@ -121,6 +124,13 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			switch {
 			case rep != nil:
 			case !c.needsBody() || req.endOfStream:
+				if w := c.wait(); w > 0 {
+					// Envoy's message_timeout (200 ms by default) would end a
+					// long poll; ask for the wait plus the request timeout.
+					if err := stream.Send(overrideTimeout(w + c.ns.timeout)); err != nil {
+						return err
+					}
+				}
 				rep = s.run(ctx, c, nil)
 			case req.contentLength > c.ns.maxValue:
 				rep = errorReply(tooLarge("body of %d bytes is over the namespace limit of %d bytes", req.contentLength, c.ns.maxValue), req.requestID)
@@ -163,6 +173,12 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	}
 }
 
+// overrideTimeout asks Envoy to wait longer for the next answer; it must stay
+// within the filter's max_message_timeout.
+func overrideTimeout(d time.Duration) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{OverrideMessageTimeout: durationpb.New(d)}
+}
+
 func continueBody() *extprocv3.ProcessingResponse {
 	return &extprocv3.ProcessingResponse{
 		Response: &extprocv3.ProcessingResponse_RequestBody{
@@ -178,14 +194,46 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// call is a decoded data API request bound to its namespace.
+// call is a decoded data API request bound to its namespace. One of kv, ts
+// is meaningful, by the route's abstraction.
 type call struct {
-	ns  *namespace
-	req *httpRequest
-	kv  kvRequest
+	ns          *namespace
+	req         *httpRequest
+	abstraction string
+	kv          kvRequest
+	ts          tsRequest
 }
 
-func (c *call) needsBody() bool { return c.kv.needsBody() }
+func (c *call) needsBody() bool {
+	switch c.abstraction {
+	case pathKV:
+		return c.kv.needsBody()
+	case pathTS:
+		return c.ts.op == tsAppend
+	}
+	return false
+}
+
+// wait is how long the call may block on purpose (a tail's long poll).
+func (c *call) wait() time.Duration {
+	if c.abstraction == pathTS && c.ts.op == tsTail {
+		return c.ts.tail.Wait
+	}
+	return 0
+}
+
+// abstractionOf names the path segment a namespace is served under.
+func abstractionOf(a configv1.Abstraction) string {
+	switch a {
+	case configv1.Abstraction_KEYVALUE:
+		return pathKV
+	case configv1.Abstraction_TIMESERIES:
+		return pathTS
+	case configv1.Abstraction_GRAPH:
+		return pathGraph
+	}
+	return ""
+}
 
 // decode resolves the namespace and decodes the request line and headers.
 func (s *Server) decode(req *httpRequest) (*call, *reply) {
@@ -197,26 +245,41 @@ func (s *Server) decode(req *httpRequest) (*call, *reply) {
 	if !ok {
 		return nil, errorReply(notFound("unknown namespace %q", rt.namespace), req.requestID)
 	}
-	if rt.abstraction != pathKV {
-		return nil, errorReply(notFound("namespace %q serves keyvalue at /v1/kv/%s", rt.namespace, rt.namespace), req.requestID)
+	if want := abstractionOf(ns.cfg.GetAbstraction()); rt.abstraction != want {
+		return nil, errorReply(notFound("namespace %q is served at /v1/%s/%s", rt.namespace, want, rt.namespace), req.requestID)
 	}
-	k, e := decodeKV(req, rt)
+	c := &call{ns: ns, req: req, abstraction: rt.abstraction}
+	switch rt.abstraction {
+	case pathKV:
+		c.kv, e = decodeKV(req, rt)
+	case pathTS:
+		c.ts, e = decodeTS(req, rt)
+	}
 	if e != nil {
 		return nil, errorReply(e, req.requestID)
 	}
-	return &call{ns: ns, req: req, kv: k}, nil
+	return c, nil
 }
 
-// run performs a decoded call within the namespace's request timeout.
+// run performs a decoded call within the namespace's request timeout (plus
+// the call's own wait, for long polls).
 func (s *Server) run(ctx context.Context, c *call, body []byte) *reply {
-	ctx, cancel := context.WithTimeout(ctx, c.ns.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.ns.timeout+c.wait())
 	defer cancel()
-	rep, err := s.runKV(ctx, c, body)
+	var rep *reply
+	var err error
+	switch c.abstraction {
+	case pathKV:
+		rep, err = s.runKV(ctx, c, body)
+	case pathTS:
+		rep, err = s.runTS(ctx, c, body)
+	}
 	if err != nil {
 		e := toAPIError(err)
-		if e.Code == CodeInternal {
+		switch e.Code {
+		case CodeInternal:
 			s.log.ErrorContext(ctx, "request failed", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "err", err)
-		} else if e.Code == CodeUnavailable {
+		case CodeUnavailable:
 			s.log.WarnContext(ctx, "backend unavailable", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "err", err)
 		}
 		return errorReply(e, c.req.requestID)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-gw/prism/backends/kv"
+	"github.com/prism-gw/prism/backends/ts"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
@@ -19,9 +22,11 @@ const (
 )
 
 // namespace is a namespace ready to serve: its config and open backend.
+// Exactly one of the stores is set, by the namespace's abstraction.
 type namespace struct {
 	cfg      *configv1.Namespace
 	kv       kv.Store
+	ts       ts.Store
 	maxValue int64
 	timeout  time.Duration
 }
@@ -32,31 +37,73 @@ type state struct {
 	namespaces map[string]*namespace
 }
 
+// storeKey names an open store: one per backend and abstraction, shared by
+// the namespaces on that backend.
+type storeKey struct {
+	backend     string
+	abstraction configv1.Abstraction
+}
+
 // openStore is a backend opened for a config; kept across config changes so
 // that an unchanged backend keeps its connections.
 type openStore struct {
 	cfg   *configv1.Backend
-	store kv.Store
+	store io.Closer // kv.Store or ts.Store
 }
 
-// kvDriver maps a backend config to a registered KV driver and its DSN.
-func kvDriver(b *configv1.Backend) (driver, dsn string, err error) {
+// driverDSN maps a backend config to a driver name and its DSN; the driver
+// name is the same in every abstraction's registry.
+func driverDSN(b *configv1.Backend) (driver, dsn string, err error) {
 	switch d := b.GetDriver().(type) {
 	case *configv1.Backend_Sqlite:
-		if d.Sqlite.GetPath() == "" {
-			return "", "", fmt.Errorf("backend %s: sqlite.path is empty", b.GetName())
-		}
-		return "sqlite", d.Sqlite.GetPath(), nil
+		driver, dsn = "sqlite", d.Sqlite.GetPath()
 	case *configv1.Backend_Postgres:
-		if d.Postgres.GetDsn() == "" {
-			return "", "", fmt.Errorf("backend %s: postgres.dsn is empty", b.GetName())
-		}
-		return "postgres", d.Postgres.GetDsn(), nil
-	case nil:
-		return "", "", fmt.Errorf("backend %s: no driver configured", b.GetName())
+		driver, dsn = "postgres", d.Postgres.GetDsn()
+	case *configv1.Backend_Nats:
+		driver, dsn = "nats", d.Nats.GetUrl()
+	case *configv1.Backend_Kafka:
+		driver, dsn = "kafka", strings.Join(d.Kafka.GetBrokers(), ",")
+	case *configv1.Backend_Neptune:
+		driver, dsn = "neptune", d.Neptune.GetEndpoint()
+	case *configv1.Backend_Redis:
+		return "", "", fmt.Errorf("backend %s: redis is a cache, not a primary backend", b.GetName())
 	default:
-		return "", "", fmt.Errorf("backend %s: driver %T cannot serve keyvalue", b.GetName(), d)
+		return "", "", fmt.Errorf("backend %s: no driver configured", b.GetName())
 	}
+	if dsn == "" {
+		return "", "", fmt.Errorf("backend %s: %s needs its address or path", b.GetName(), driver)
+	}
+	return driver, dsn, nil
+}
+
+// openFor opens the store of one abstraction on a backend.
+func openFor(ctx context.Context, a configv1.Abstraction, b *configv1.Backend) (io.Closer, error) {
+	driver, dsn, err := driverDSN(b)
+	if err != nil {
+		return nil, err
+	}
+	switch a {
+	case configv1.Abstraction_KEYVALUE:
+		if !contains(kv.Drivers(), driver) {
+			return nil, fmt.Errorf("backend %s (%s) cannot serve keyvalue (drivers: %v)", b.GetName(), driver, kv.Drivers())
+		}
+		return kv.Open(ctx, driver, dsn)
+	case configv1.Abstraction_TIMESERIES:
+		if !contains(ts.Drivers(), driver) {
+			return nil, fmt.Errorf("backend %s (%s) cannot serve timeseries (drivers: %v)", b.GetName(), driver, ts.Drivers())
+		}
+		return ts.Open(ctx, driver, dsn)
+	}
+	return nil, fmt.Errorf("abstraction %s is not served by this extproc yet", a)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply validates a new config, opens the backends it needs and makes it the
@@ -76,32 +123,32 @@ func (s *Server) Apply(ctx context.Context, backends []*configv1.Backend, namesp
 		byName[b.GetName()] = b
 	}
 	next := &state{namespaces: make(map[string]*namespace, len(namespaces))}
-	opened := map[string]*openStore{}
+	opened := map[storeKey]*openStore{}
 	var errs []error
 	for _, n := range namespaces {
+		if _, dup := next.namespaces[n.GetNamespace()]; dup {
+			errs = append(errs, fmt.Errorf("namespace %s declared twice", n.GetNamespace()))
+			continue
+		}
 		ns, err := s.prepareNamespace(ctx, n, byName, opened)
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		if _, dup := next.namespaces[n.GetNamespace()]; dup {
-			errs = append(errs, fmt.Errorf("namespace %s declared twice", n.GetNamespace()))
 			continue
 		}
 		next.namespaces[n.GetNamespace()] = ns
 	}
 	if err := errors.Join(errs...); err != nil {
 		// Close only what this attempt opened; stores in force stay open.
-		for name, o := range opened {
-			if s.stores[name] != o {
+		for k, o := range opened {
+			if s.stores[k] != o {
 				o.store.Close()
 			}
 		}
 		return err
 	}
 	var retired []*openStore
-	for name, o := range s.stores {
-		if opened[name] != o {
+	for k, o := range s.stores {
+		if opened[k] != o {
 			retired = append(retired, o)
 		}
 	}
@@ -112,47 +159,53 @@ func (s *Server) Apply(ctx context.Context, backends []*configv1.Backend, namesp
 }
 
 // prepareNamespace checks one namespace and opens (or reuses) its backend.
-func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, backends map[string]*configv1.Backend, opened map[string]*openStore) (*namespace, error) {
+func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, backends map[string]*configv1.Backend, opened map[storeKey]*openStore) (*namespace, error) {
 	name := n.GetNamespace()
 	if err := configv1.ValidateName(name); err != nil {
 		return nil, fmt.Errorf("namespace: %w", err)
-	}
-	if n.GetAbstraction() != configv1.Abstraction_KEYVALUE {
-		return nil, fmt.Errorf("namespace %s: abstraction %s is not served by this extproc yet", name, n.GetAbstraction())
 	}
 	b, ok := backends[n.GetBackend()]
 	if !ok {
 		return nil, fmt.Errorf("namespace %s: unknown backend %q", name, n.GetBackend())
 	}
-	o, ok := opened[b.GetName()]
+	key := storeKey{backend: b.GetName(), abstraction: n.GetAbstraction()}
+	o, ok := opened[key]
 	if !ok {
-		if cur, ok := s.stores[b.GetName()]; ok && proto.Equal(cur.cfg, b) {
+		if cur, ok := s.stores[key]; ok && proto.Equal(cur.cfg, b) {
 			o = cur
 		} else {
-			driver, dsn, err := kvDriver(b)
+			st, err := openFor(ctx, n.GetAbstraction(), b)
 			if err != nil {
 				return nil, fmt.Errorf("namespace %s: %w", name, err)
 			}
-			st, err := kv.Open(ctx, driver, dsn)
-			if err != nil {
-				return nil, fmt.Errorf("namespace %s: opening backend %s: %w", name, b.GetName(), err)
-			}
 			o = &openStore{cfg: b, store: st}
 		}
-		opened[b.GetName()] = o
+		opened[key] = o
 	}
-	ns := &namespace{cfg: n, kv: o.store, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout}
+	ns := &namespace{cfg: n, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout}
 	if l := n.GetLimits(); l != nil {
 		if l.GetMaxValueBytes() > 0 {
 			ns.maxValue = int64(l.GetMaxValueBytes())
 		}
-		if l.GetRequestTimeout() != nil {
-			if d := l.GetRequestTimeout().AsDuration(); d > 0 {
-				ns.timeout = d
-			}
+		if d := l.GetRequestTimeout().AsDuration(); d > 0 {
+			ns.timeout = d
+		}
+	}
+	switch st := o.store.(type) {
+	case kv.Store:
+		ns.kv = st
+	case ts.Store:
+		ns.ts = st
+		if err := st.EnsureNamespace(ctx, name, tsOptions(n)); err != nil {
+			return nil, fmt.Errorf("namespace %s: provisioning on backend %s: %w", name, b.GetName(), err)
 		}
 	}
 	return ns, nil
+}
+
+// tsOptions derives a namespace's TimeSeries options from its config.
+func tsOptions(n *configv1.Namespace) ts.NamespaceOptions {
+	return ts.NamespaceOptions{Retention: time.Duration(n.GetRetentionDays()) * 24 * time.Hour}
 }
 
 // retire closes stores no longer in the config once requests that may still

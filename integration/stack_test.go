@@ -21,6 +21,9 @@ import (
 
 	_ "github.com/prism-gw/prism/backends/kv/postgres"
 	_ "github.com/prism-gw/prism/backends/kv/sqlite"
+	_ "github.com/prism-gw/prism/backends/ts/nats"
+	_ "github.com/prism-gw/prism/backends/ts/postgres"
+	_ "github.com/prism-gw/prism/backends/ts/sqlite"
 	"github.com/prism-gw/prism/envoy/devedge"
 	"github.com/prism-gw/prism/extproc"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
@@ -36,6 +39,11 @@ type stack struct {
 
 // startStack serves the given config through the real gRPC protocol.
 func startStack(t testing.TB, backends []*configv1.Backend, namespaces []*configv1.Namespace) *stack {
+	return startStackWith(t, devedge.Options{}, backends, namespaces)
+}
+
+// startStackWith is startStack with dev edge options (message timeouts).
+func startStackWith(t testing.TB, edgeOpts devedge.Options, backends []*configv1.Backend, namespaces []*configv1.Namespace) *stack {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := extproc.NewServer(extproc.Options{Logger: log})
@@ -56,7 +64,8 @@ func startStack(t testing.TB, backends []*configv1.Backend, namespaces []*config
 		t.Fatal(err)
 	}
 	client := extprocv3.NewExternalProcessorClient(conn)
-	edge := httptest.NewServer(devedge.New(client, devedge.Options{Logger: log}))
+	edgeOpts.Logger = log
+	edge := httptest.NewServer(devedge.New(client, edgeOpts))
 	t.Cleanup(func() {
 		edge.Close()
 		conn.Close()

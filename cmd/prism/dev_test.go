@@ -68,7 +68,7 @@ func startDev(t *testing.T, cfgPath string) (base string, stop func() error) {
 func TestDevRoundTripAndCleanRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prism.yaml")
-	data := bytes.ReplaceAll(defaultConfig, []byte(".prism/kv.db"), []byte(filepath.Join(dir, "data", "kv.db")))
+	data := bytes.ReplaceAll(defaultConfig, []byte(".prism/prism.db"), []byte(filepath.Join(dir, "data", "kv.db")))
 	if err := os.WriteFile(cfg, data, 0o644); err != nil {
 		t.Fatal(err)
 	}

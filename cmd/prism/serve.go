@@ -18,8 +18,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
-	_ "github.com/prism-gw/prism/backends/kv/postgres" // KV drivers
+	_ "github.com/prism-gw/prism/backends/kv/postgres" // drivers register by name
 	_ "github.com/prism-gw/prism/backends/kv/sqlite"
+	_ "github.com/prism-gw/prism/backends/ts/nats"
+	_ "github.com/prism-gw/prism/backends/ts/postgres"
+	_ "github.com/prism-gw/prism/backends/ts/sqlite"
 	"github.com/prism-gw/prism/envoy/devedge"
 	"github.com/prism-gw/prism/extproc"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"

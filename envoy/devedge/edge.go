@@ -24,8 +24,9 @@ import (
 
 // Defaults mirror what Prism's generated Envoy config sets.
 const (
-	DefaultMessageTimeout = 5 * time.Second
-	DefaultMaxBody        = 8 << 20
+	DefaultMessageTimeout    = 5 * time.Second
+	DefaultMaxMessageTimeout = 40 * time.Second
+	DefaultMaxBody           = 8 << 20
 )
 
 // Options configure an Edge. The zero value works.
@@ -33,6 +34,9 @@ type Options struct {
 	// MessageTimeout bounds the wait for each ext_proc answer, like the
 	// filter's message_timeout; on expiry the client gets 504.
 	MessageTimeout time.Duration
+	// MaxMessageTimeout bounds what the processor may ask for with
+	// override_message_timeout (the filter's max_message_timeout).
+	MaxMessageTimeout time.Duration
 	// MaxBody is the buffer limit; a larger body gets 413, as from Envoy.
 	MaxBody int64
 	Logger  *slog.Logger
@@ -48,6 +52,9 @@ type Edge struct {
 func New(client extprocv3.ExternalProcessorClient, opts Options) *Edge {
 	if opts.MessageTimeout <= 0 {
 		opts.MessageTimeout = DefaultMessageTimeout
+	}
+	if opts.MaxMessageTimeout <= 0 {
+		opts.MaxMessageTimeout = DefaultMaxMessageTimeout
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
@@ -135,19 +142,29 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var errMessageTimeout = errors.New("ext_proc message timeout")
 
 // recv waits for one answer within the message timeout; on expiry the stream
-// is cancelled, as Envoy resets it.
+// is cancelled, as Envoy resets it. Like Envoy, a response that carries only
+// override_message_timeout restarts the timer with that duration, when it is
+// within MaxMessageTimeout, and the wait goes on.
 func (e *Edge) recv(stream extprocv3.ExternalProcessor_ProcessClient, cancel context.CancelFunc) (*extprocv3.ProcessingResponse, error) {
-	timedOut := make(chan struct{})
-	t := time.AfterFunc(e.opts.MessageTimeout, func() {
-		close(timedOut)
-		cancel()
-	})
-	resp, err := stream.Recv()
-	if !t.Stop() {
-		<-timedOut
-		return nil, errMessageTimeout
+	timeout := e.opts.MessageTimeout
+	for {
+		timedOut := make(chan struct{})
+		t := time.AfterFunc(timeout, func() {
+			close(timedOut)
+			cancel()
+		})
+		resp, err := stream.Recv()
+		if !t.Stop() {
+			<-timedOut
+			return nil, errMessageTimeout
+		}
+		if err != nil || resp.GetResponse() != nil || resp.GetOverrideMessageTimeout() == nil {
+			return resp, err
+		}
+		if d := resp.GetOverrideMessageTimeout().AsDuration(); d > 0 && d <= e.opts.MaxMessageTimeout {
+			timeout = d
+		}
 	}
-	return resp, err
 }
 
 func (e *Edge) fail(w http.ResponseWriter, err error, requestID string) {

@@ -1,0 +1,153 @@
+// Package tssql holds what the SQL TimeSeries drivers share and must agree
+// on: how a query and its cursor become index bounds, how rows become a
+// page, and the cursors of both.
+//
+// Cursors: a query cursor holds the (time, seq) of the last event of its
+// page; a tail cursor holds a seq. seq is the driver's position of an event
+// in its series' append order.
+package tssql
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/backends/ts/internal/cursor"
+	"github.com/prism-gw/prism/backends/ts/internal/wire"
+)
+
+// Query is a validated query as SQL bounds: time >= Lo AND time < Hi AND
+// the cursor condition, (time > CurT OR seq > CurSeq) ascending and
+// (time < CurT OR seq < CurSeq) descending. Without a cursor CurT is the
+// open extreme, so the condition always holds.
+type Query struct {
+	Driver       cursor.Driver
+	Tag          cursor.Tag
+	Series       string
+	Limit        int
+	Desc         bool
+	Lo, Hi       int64
+	CurT, CurSeq int64
+}
+
+// PlanQuery validates q and turns it into bounds.
+func PlanQuery(d cursor.Driver, ns string, q ts.QueryArgs) (Query, error) {
+	if err := q.Validate(); err != nil {
+		return Query{}, err
+	}
+	p := Query{Driver: d, Tag: cursor.TagOf(ns, q.Series), Series: q.Series, Limit: ts.PageLimit(q.Limit), Desc: q.Desc,
+		Lo: math.MinInt64, Hi: math.MaxInt64, CurT: math.MinInt64}
+	if q.Desc {
+		p.CurT = math.MaxInt64
+	}
+	if !q.Start.IsZero() {
+		p.Lo = q.Start.UnixNano()
+	}
+	if !q.End.IsZero() {
+		p.Hi = q.End.UnixNano()
+	}
+	if q.Cursor == "" {
+		return p, nil
+	}
+	f, err := cursor.Decode(q.Cursor, d, cursor.QueryKind(q.Desc), p.Tag, 2)
+	if err != nil {
+		return Query{}, err
+	}
+	p.CurT, p.CurSeq = f[0], f[1]
+	if q.Desc {
+		if p.CurT < math.MaxInt64 {
+			p.Hi = min(p.Hi, p.CurT+1)
+		}
+	} else {
+		p.Lo = max(p.Lo, p.CurT)
+	}
+	return p, nil
+}
+
+// Empty reports whether the bounds hold no time at all.
+func (q Query) Empty() bool { return q.Lo >= q.Hi }
+
+// Row is one event row.
+type Row struct {
+	Seq, Time int64
+	ID        *string
+	Data      []byte
+	Tags      []byte
+}
+
+// Event converts a row of series (with tag) into an event.
+func Event(d cursor.Driver, tag cursor.Tag, series string, r Row) (ts.Event, error) {
+	tags, err := wire.UnmarshalTags(r.Tags)
+	if err != nil {
+		return ts.Event{}, err
+	}
+	e := ts.Event{Series: series, Time: timeOf(r.Time), Data: ts.DataOrNull(r.Data), Tags: tags, Cursor: TailCursor(d, tag, r.Seq)}
+	if r.ID != nil {
+		e.ID = *r.ID
+	}
+	return e, nil
+}
+
+// Pager collects the rows of a query, which asks for Limit+1 rows: the
+// extra one only tells that more remain.
+type Pager struct {
+	q      Query
+	events []ts.Event
+	last   [2]int64
+	more   bool
+}
+
+// NewPager starts a page of q.
+func NewPager(q Query) *Pager { return &Pager{q: q, events: make([]ts.Event, 0, min(q.Limit, 128))} }
+
+// Add adds a row and reports whether more rows are wanted.
+func (p *Pager) Add(r Row) (bool, error) {
+	if len(p.events) == p.q.Limit {
+		p.more = true
+		return false, nil
+	}
+	e, err := Event(p.q.Driver, p.q.Tag, p.q.Series, r)
+	if err != nil {
+		return false, err
+	}
+	p.events = append(p.events, e)
+	p.last = [2]int64{r.Time, r.Seq}
+	return true, nil
+}
+
+// Page returns the page, with a next cursor when more rows remain.
+func (p *Pager) Page() ts.Page {
+	pg := ts.Page{Events: p.events}
+	if p.more {
+		pg.NextCursor = cursor.Encode(p.q.Driver, cursor.QueryKind(p.q.Desc), p.q.Tag, p.last[0], p.last[1])
+	}
+	return pg
+}
+
+// TailCursor is the tail cursor after seq.
+func TailCursor(d cursor.Driver, tag cursor.Tag, seq int64) string {
+	return cursor.Encode(d, cursor.Tail, tag, seq)
+}
+
+// TailAfter decodes a tail cursor; ok is false when after is empty.
+func TailAfter(d cursor.Driver, tag cursor.Tag, after string) (seq int64, ok bool, err error) {
+	if after == "" {
+		return 0, false, nil
+	}
+	f, err := cursor.Decode(after, d, cursor.Tail, tag, 1)
+	if err != nil {
+		return 0, false, err
+	}
+	if f[0] < 0 {
+		return 0, false, fmt.Errorf("%w: negative position", ts.ErrInvalidCursor)
+	}
+	return f[0], true, nil
+}
+
+// NullableID returns the id as a SQL value: nil (NULL) when empty.
+func NullableID(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}

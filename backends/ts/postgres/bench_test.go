@@ -1,0 +1,16 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/backends/ts/tstest"
+)
+
+func BenchmarkAppend100(b *testing.B) {
+	tstest.BenchAppend(b, openStore(b, testDSN(b), Options{}), 100)
+}
+
+func BenchmarkQuery100(b *testing.B) {
+	tstest.BenchQuery(b, openStore(b, testDSN(b), Options{}), 100, ts.NamespaceOptions{})
+}

@@ -1,0 +1,553 @@
+// Package postgres is the TimeSeries driver for PostgreSQL, registered as
+// "postgres". The DSN is a pgx connection string; the tables live in the
+// first schema of its search_path (e.g.
+// "postgres://host/db?search_path=prism") and are created when missing.
+//
+// Events of all namespaces share one table indexed by (ns, series, time,
+// seq) for queries and (ns, series, seq) for tails; seq comes from a
+// per-series counter row whose lock orders the commits of one series (see
+// schemaSQL). An append batch is one transaction: one statement per series
+// in the batch, pipelined in one round trip.
+//
+// Tails wait on LISTEN/NOTIFY: each append notifies channel "prism_ts" on
+// commit with the series' tag, and the store holds one listening
+// connection (not one per tail) that wakes the waiting tails of that
+// series, whichever gateway appended. While that connection is down
+// (reconnecting with back-off), waiting tails re-read every
+// Options.PollInterval; on reconnect all of them re-read, as notifications
+// may have been missed.
+//
+// De-duplication is exact and lasts as long as the event is kept (a unique
+// index on (ns, series, id)). Retention deletes events whose time is older
+// than the namespace's Retention, every Options.SweepInterval.
+//
+// Cursors: see package internal/tssql.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/backends/ts/internal/cursor"
+	"github.com/prism-gw/prism/backends/ts/internal/notify"
+	"github.com/prism-gw/prism/backends/ts/internal/nsopts"
+	"github.com/prism-gw/prism/backends/ts/internal/tssql"
+	"github.com/prism-gw/prism/backends/ts/internal/wire"
+)
+
+func init() {
+	ts.Register("postgres", func(ctx context.Context, dsn string) (ts.Store, error) {
+		return Open(ctx, dsn, Options{})
+	})
+}
+
+// Options tune a store beyond what the DSN says. The zero value of each
+// field selects its default.
+type Options struct {
+	// ConnectTimeout bounds connecting to the server when the DSN has no
+	// connect_timeout, so a down server fails fast as ts.ErrUnavailable.
+	// Default 5s.
+	ConnectTimeout time.Duration
+	// PollInterval is how often waiting tails re-read while the listening
+	// connection is down. Default 1s.
+	PollInterval time.Duration
+	// SweepInterval is how often events past their namespace's retention
+	// are deleted. Default 1m; negative disables the sweeper.
+	SweepInterval time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = time.Minute
+	}
+	return o
+}
+
+// listeningPoll is the safety-net re-read of waiting tails while the
+// listener is up; notifications do the real work.
+const listeningPoll = 15 * time.Second
+
+// Store is a ts.Store in PostgreSQL tables.
+type Store struct {
+	pool *pgxpool.Pool
+	opts Options
+	nss  nsopts.Registry
+	hub  notify.Hub
+
+	listenCfg *pgx.ConnConfig
+	listening atomic.Bool
+	connects  atomic.Int64 // listener connections made, for tests
+
+	stop      context.CancelFunc
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+var _ ts.Store = (*Store)(nil)
+
+// Open connects to the database of dsn, creates the tables if missing and
+// starts listening for appends. The pool reconnects on its own after a
+// server restart, and so does the listener.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres ts: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	}
+	if cfg.PingTimeout == 0 {
+		cfg.PingTimeout = cfg.ConnConfig.ConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fail(ctx, "open", err)
+	}
+	if err := createSchema(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	bgCtx, stop := context.WithCancel(context.Background())
+	s := &Store{pool: pool, opts: opts, listenCfg: cfg.ConnConfig.Copy(), stop: stop}
+	// The first connection is made here, so tails wake by notification
+	// from the start; later ones by the background loop.
+	conn, err := s.connectListener(ctx)
+	if err != nil {
+		stop()
+		pool.Close()
+		return nil, fail(ctx, "listen", err)
+	}
+	s.bg.Go(func() { s.listen(bgCtx, conn) })
+	if opts.SweepInterval > 0 {
+		s.bg.Go(func() { s.sweepEvery(bgCtx, opts.SweepInterval) })
+	}
+	return s, nil
+}
+
+func createSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, schemaLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, schemaSQL)
+		return err
+	})
+	if err != nil {
+		return fail(ctx, "create tables", err)
+	}
+	return nil
+}
+
+// Close stops the listener and the sweeper and closes the pool. It is safe
+// to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.bg.Wait()
+		s.pool.Close()
+		s.hub.NotifyAll()
+	})
+	return nil
+}
+
+// connectListener opens the listening connection.
+func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, s.listenCfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	s.listening.Store(true)
+	s.connects.Add(1)
+	return conn, nil
+}
+
+// listen dispatches notifications to waiting tails until ctx ends,
+// reconnecting with back-off when the connection breaks.
+func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
+	backoff := 50 * time.Millisecond
+	for {
+		if conn != nil {
+			for {
+				n, err := conn.WaitForNotification(ctx)
+				if err != nil {
+					break
+				}
+				s.hub.Notify(n.Payload)
+			}
+			s.listening.Store(false)
+			conn.Close(context.Background())
+			conn = nil
+			// Waiters switch to polling until the listener is back.
+			s.hub.NotifyAll()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		var err error
+		if conn, err = s.connectListener(ctx); err != nil {
+			conn = nil
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		s.hub.NotifyAll() // appends while we were away sent nothing we heard
+	}
+}
+
+// pollInterval is how long a waiting tail goes without re-reading.
+func (s *Store) pollInterval() time.Duration {
+	if s.listening.Load() {
+		return listeningPoll
+	}
+	return s.opts.PollInterval
+}
+
+// EnsureNamespace records ns and its options; the tables serve every
+// namespace, so there is nothing to create.
+func (s *Store) EnsureNamespace(ctx context.Context, ns string, opts ts.NamespaceOptions) error {
+	if err := nsopts.Check(ns, opts); err != nil {
+		return fmt.Errorf("postgres ts: ensure namespace: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(ctx, "ensure namespace", err)
+	}
+	s.nss.Set(ns, opts)
+	return nil
+}
+
+// DropNamespace deletes the events and counters of ns and forgets it.
+func (s *Store) DropNamespace(ctx context.Context, ns string) error {
+	s.nss.Delete(ns)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, dropEventsSQL, ns); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, dropSeriesSQL, ns)
+		return err
+	})
+	if err != nil {
+		return fail(ctx, "drop namespace", err)
+	}
+	return nil
+}
+
+// group is the events of one series in a batch, as the arrays appendSQL
+// takes.
+type group struct {
+	series string
+	times  []int64
+	ids    []*string
+	data   [][]byte
+	tags   [][]byte
+}
+
+// Append stores events in one transaction, one statement per series.
+func (s *Store) Append(ctx context.Context, ns string, events []ts.Event) (appended, duplicates int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, fail(ctx, "append", err)
+	}
+	opts, err := s.nss.Get(ns)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+	}
+	if err := ts.ValidateEvents(events); err != nil {
+		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+	}
+	if err := ts.CheckTimeWindow(events, time.Now(), opts.TimeWindow); err != nil {
+		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+	}
+	groups, inBatch, err := groupBySeries(events)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+	}
+	if len(groups) == 0 {
+		return 0, inBatch, nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fail(ctx, "append: begin", err)
+	}
+	// After Commit this is a no-op; on a cancelled ctx pgx closes the
+	// connection instead, and the server rolls back.
+	defer tx.Rollback(ctx)
+	var b pgx.Batch
+	for _, g := range groups {
+		// Series are in sorted order, so two batches lock counters in the
+		// same order and never deadlock.
+		b.Queue(appendSQL, ns, g.series, len(g.times), g.times, g.ids, g.data, g.tags, cursor.TagOf(ns, g.series).String())
+	}
+	br := tx.SendBatch(ctx, &b)
+	for range groups {
+		var n int
+		var notified *string
+		if err := br.QueryRow().Scan(&n, &notified); err != nil {
+			br.Close()
+			return 0, 0, fail(ctx, "append", err)
+		}
+		appended += n
+	}
+	if err := br.Close(); err != nil {
+		return 0, 0, fail(ctx, "append", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fail(ctx, "append: commit", err)
+	}
+	// The listener hears the notification too; waking local tails here
+	// saves its round trip.
+	for _, g := range groups {
+		s.hub.Notify(cursor.TagOf(ns, g.series).String())
+	}
+	return appended, len(events) - appended, nil
+}
+
+// groupBySeries splits events by series, in sorted series order, dropping
+// repeated ids within the batch (the first occurrence wins; the others are
+// counted as duplicates).
+func groupBySeries(events []ts.Event) ([]*group, int, error) {
+	bySeries := map[string]*group{}
+	var groups []*group
+	type key struct{ series, id string }
+	seen := map[key]bool{}
+	dups := 0
+	for i := range events {
+		e := &events[i]
+		if e.ID != "" {
+			k := key{e.Series, e.ID}
+			if seen[k] {
+				dups++
+				continue
+			}
+			seen[k] = true
+		}
+		g := bySeries[e.Series]
+		if g == nil {
+			g = &group{series: e.Series}
+			bySeries[e.Series] = g
+			groups = append(groups, g)
+		}
+		tags, err := wire.MarshalTags(e.Tags)
+		if err != nil {
+			return nil, 0, err
+		}
+		var id *string
+		if e.ID != "" {
+			id = &e.ID
+		}
+		g.times = append(g.times, e.Time.UnixNano())
+		g.ids = append(g.ids, id)
+		g.data = append(g.data, ts.DataOrNull(e.Data))
+		g.tags = append(g.tags, tags)
+	}
+	slices.SortFunc(groups, func(a, b *group) int {
+		switch {
+		case a.series < b.series:
+			return -1
+		case a.series > b.series:
+			return 1
+		}
+		return 0
+	})
+	return groups, dups, nil
+}
+
+// Query returns one page of a series' events in time order.
+func (s *Store) Query(ctx context.Context, ns string, q ts.QueryArgs) (ts.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return ts.Page{}, fail(ctx, "query", err)
+	}
+	if _, err := s.nss.Get(ns); err != nil {
+		return ts.Page{}, fmt.Errorf("postgres ts: query: %w", err)
+	}
+	plan, err := tssql.PlanQuery(cursor.Postgres, ns, q)
+	if err != nil {
+		return ts.Page{}, fmt.Errorf("postgres ts: query: %w", err)
+	}
+	pager := tssql.NewPager(plan)
+	if plan.Empty() {
+		return pager.Page(), nil
+	}
+	query := queryAscSQL
+	if plan.Desc {
+		query = queryDescSQL
+	}
+	rows, err := s.pool.Query(ctx, query, ns, plan.Series, plan.Lo, plan.Hi, plan.CurT, plan.CurSeq, plan.Limit+1)
+	if err != nil {
+		return ts.Page{}, fail(ctx, "query", err)
+	}
+	if err := readRows(rows, pager.Add); err != nil {
+		return ts.Page{}, fail(ctx, "query", err)
+	}
+	return pager.Page(), nil
+}
+
+// readRows feeds rows to add until it declines or they end, and closes
+// rows.
+func readRows(rows pgx.Rows, add func(tssql.Row) (bool, error)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var r tssql.Row
+		if err := rows.Scan(&r.Seq, &r.Time, &r.ID, &r.Data, &r.Tags); err != nil {
+			return err
+		}
+		more, err := add(r)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	return rows.Err()
+}
+
+// Tail returns the events appended after t.After, waiting up to t.Wait.
+func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return ts.Page{}, fail(ctx, "tail", err)
+	}
+	if _, err := s.nss.Get(ns); err != nil {
+		return ts.Page{}, fmt.Errorf("postgres ts: tail: %w", err)
+	}
+	if err := t.Validate(); err != nil {
+		return ts.Page{}, fmt.Errorf("postgres ts: tail: %w", err)
+	}
+	tag := cursor.TagOf(ns, t.Series)
+	after, ok, err := tssql.TailAfter(cursor.Postgres, tag, t.After)
+	if err != nil {
+		return ts.Page{}, fmt.Errorf("postgres ts: tail: %w", err)
+	}
+	if !ok {
+		// Appends committed later take seqs above the committed counter.
+		if err := s.pool.QueryRow(ctx, endSQL, ns, t.Series).Scan(&after); err != nil {
+			return ts.Page{}, fail(ctx, "tail: end", err)
+		}
+	}
+	limit := ts.PageLimit(t.Limit)
+	var events []ts.Event
+	read := func() (bool, error) {
+		rows, err := s.pool.Query(ctx, tailSQL, ns, t.Series, after, limit)
+		if err != nil {
+			return false, err
+		}
+		err = readRows(rows, func(r tssql.Row) (bool, error) {
+			e, err := tssql.Event(cursor.Postgres, tag, t.Series, r)
+			if err != nil {
+				return false, err
+			}
+			events = append(events, e)
+			after = r.Seq
+			return true, nil
+		})
+		return len(events) > 0, err
+	}
+	if err := s.hub.WaitFor(ctx, tag.String(), t.Wait, s.pollInterval, read); err != nil {
+		return ts.Page{}, fail(ctx, "tail", err)
+	}
+	return ts.Page{Events: events, NextCursor: tssql.TailCursor(cursor.Postgres, tag, after)}, nil
+}
+
+// fail wraps err from the database. Anything but a definite SQL error — a
+// connection that failed or broke, a timeout, a cancelled context, a server
+// shutting down, a deadlock or serialization failure (rolled back) — is
+// marked ts.ErrUnavailable: the operation may succeed when retried.
+func fail(ctx context.Context, op string, err error) error {
+	prefix := "postgres ts: "
+	if op != "" {
+		prefix += op + ": "
+	}
+	ctxErr := ctx.Err()
+	switch {
+	case ctxErr != nil && !errors.Is(err, ctxErr):
+		// pgx reports a query cancelled by ctx as the server's
+		// query_canceled error; keep the cause visible to errors.Is.
+		return fmt.Errorf("%s%w: %w: %w", prefix, ts.ErrUnavailable, ctxErr, err)
+	case ctxErr != nil || unavailable(err):
+		return fmt.Errorf("%s%w: %w", prefix, ts.ErrUnavailable, err)
+	default:
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+}
+
+// unavailable reports whether err is not a definite SQL error.
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true
+	}
+	switch pgErr.Code[:2] {
+	case "08", // connection exception
+		"40", // transaction rollback: serialization failure, deadlock
+		"53", // insufficient resources
+		"57", // operator intervention: shutdown, query_canceled
+		"58": // system error: I/O
+		return true
+	}
+	return pgErr.Code == "55P03" // lock_not_available
+}
+
+// sweepEvery deletes expired events every interval until ctx ends.
+func (s *Store) sweepEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// A failed sweep (e.g. the server is down) is retried at the
+			// next tick.
+			_ = s.sweep(ctx)
+		}
+	}
+}
+
+// sweepBatch bounds each sweep statement so that it holds row locks only
+// briefly.
+const sweepBatch = 1000
+
+// sweep deletes the events of every namespace with a retention that are
+// older than it.
+func (s *Store) sweep(ctx context.Context) error {
+	now := time.Now()
+	for ns, opts := range s.nss.All() {
+		if opts.Retention <= 0 {
+			continue
+		}
+		oldest := now.Add(-opts.Retention).UnixNano()
+		for {
+			tag, err := s.pool.Exec(ctx, sweepSQL, ns, oldest, sweepBatch)
+			if err != nil {
+				return fail(ctx, "sweep", err)
+			}
+			if tag.RowsAffected() < sweepBatch {
+				break
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,399 @@
+// Package sqlite is the embedded TimeSeries driver, registered as "sqlite".
+// All namespaces share one table in one database file, indexed by
+// (ns, series, time, seq) for queries and (ns, series, seq) for tails.
+//
+// Appends go through a single connection whose transactions begin
+// IMMEDIATE; a batch is one transaction. Reads use a separate pool and,
+// thanks to WAL, never wait for the writer.
+//
+// Tails wait on an in-process notifier that every append through this
+// store signals, so a tail wakes at once for appends of the same process.
+// Appends by another process on the same file cannot signal it; waiting
+// tails re-read every Options.PollInterval (default 1s) to notice them.
+// Thousands of waiting tails cost one parked goroutine each plus one
+// indexed read per PollInterval.
+//
+// De-duplication is exact and lasts as long as the event is kept (a unique
+// index on (ns, series, id)); NamespaceOptions.DuplicateWindow is not
+// needed. Retention deletes events whose time is older than the
+// namespace's Retention, every Options.SweepInterval. TimeWindow is
+// enforced when a namespace sets one; by default any time is accepted.
+//
+// Cursors: see package internal/tssql (seq is the table's AUTOINCREMENT
+// rowid).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/backends/ts/internal/cursor"
+	"github.com/prism-gw/prism/backends/ts/internal/notify"
+	"github.com/prism-gw/prism/backends/ts/internal/nsopts"
+	"github.com/prism-gw/prism/backends/ts/internal/tssql"
+	"github.com/prism-gw/prism/backends/ts/internal/wire"
+	modsqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+func init() {
+	ts.Register("sqlite", func(ctx context.Context, dsn string) (ts.Store, error) {
+		path, opts, err := ParseDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		return Open(ctx, path, opts)
+	})
+}
+
+// Store is a ts.Store in a SQLite database file.
+type Store struct {
+	w, r *sql.DB // w has exactly one connection: SQLite has one writer
+	stmt statements
+	opts Options
+	nss  nsopts.Registry
+	hub  notify.Hub
+
+	stopSweeper context.CancelFunc
+	sweeper     sync.WaitGroup
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+var _ ts.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(path); err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite", writerDSN(path, opts))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite ts: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	// The schema must exist before the reader connections prepare their
+	// statements.
+	if _, err := w.ExecContext(ctx, schemaSQL); err != nil {
+		w.Close()
+		return nil, fail(ctx, "create schema in "+path, err)
+	}
+	r, err := sql.Open("sqlite", readerDSN(path, opts))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite ts: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(opts.Readers)
+	r.SetMaxIdleConns(opts.Readers)
+	s := &Store{w: w, r: r, opts: opts}
+	if err := s.stmt.prepare(ctx, w, r); err != nil {
+		s.stmt.close()
+		r.Close()
+		w.Close()
+		return nil, fail(ctx, "prepare", err)
+	}
+	sweepCtx, stop := context.WithCancel(context.Background())
+	s.stopSweeper = stop
+	if opts.SweepInterval > 0 {
+		s.sweeper.Go(func() { s.sweepEvery(sweepCtx, opts.SweepInterval) })
+	}
+	return s, nil
+}
+
+// Close stops the sweeper, checkpoints the WAL into the database file and
+// closes the connections. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopSweeper()
+		s.sweeper.Wait()
+		s.hub.NotifyAll() // waiting tails re-read and fail on the closed pool
+		errS := s.stmt.close()
+		errR := s.r.Close()
+		_, errC := s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errW := s.w.Close()
+		if err := errors.Join(errS, errR, errC, errW); err != nil {
+			s.closeErr = fmt.Errorf("sqlite ts: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// EnsureNamespace records ns and its options; the table serves every
+// namespace, so there is nothing to create.
+func (s *Store) EnsureNamespace(ctx context.Context, ns string, opts ts.NamespaceOptions) error {
+	if err := nsopts.Check(ns, opts); err != nil {
+		return fmt.Errorf("sqlite ts: ensure namespace: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(ctx, "ensure namespace", err)
+	}
+	s.nss.Set(ns, opts)
+	return nil
+}
+
+// DropNamespace deletes the events of ns and forgets it.
+func (s *Store) DropNamespace(ctx context.Context, ns string) error {
+	if err := ctx.Err(); err != nil {
+		return fail(ctx, "drop namespace", err)
+	}
+	s.nss.Delete(ns)
+	if _, err := s.stmt.drop.ExecContext(ctx, ns); err != nil {
+		return fail(ctx, "drop namespace", err)
+	}
+	return nil
+}
+
+// Append stores events in one transaction.
+func (s *Store) Append(ctx context.Context, ns string, events []ts.Event) (appended, duplicates int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, fail(ctx, "append", err)
+	}
+	opts, err := s.nss.Get(ns)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+	}
+	if err := ts.ValidateEvents(events); err != nil {
+		return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+	}
+	if err := ts.CheckTimeWindow(events, time.Now(), opts.TimeWindow); err != nil {
+		return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+	}
+	if len(events) == 0 {
+		return 0, 0, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fail(ctx, "append: begin", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+	insert := tx.StmtContext(ctx, s.stmt.insert)
+	for i := range events {
+		e := &events[i]
+		tags, err := wire.MarshalTags(e.Tags)
+		if err != nil {
+			return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+		}
+		res, err := insert.ExecContext(ctx, ns, e.Series, e.Time.UnixNano(), tssql.NullableID(e.ID), []byte(ts.DataOrNull(e.Data)), tags)
+		if err != nil {
+			return 0, 0, fail(ctx, "append", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, 0, fail(ctx, "append", err)
+		}
+		if n == 0 {
+			duplicates++
+		} else {
+			appended++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fail(ctx, "append: commit", err)
+	}
+	if appended > 0 {
+		s.wake(ns, events)
+	}
+	return appended, duplicates, nil
+}
+
+// wake notifies the tails of every series in events.
+func (s *Store) wake(ns string, events []ts.Event) {
+	last := ""
+	for _, e := range events {
+		if e.Series != last { // batches are usually one series
+			s.hub.Notify(cursor.TagOf(ns, e.Series).String())
+			last = e.Series
+		}
+	}
+}
+
+// Query returns one page of a series' events in time order.
+func (s *Store) Query(ctx context.Context, ns string, q ts.QueryArgs) (ts.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return ts.Page{}, fail(ctx, "query", err)
+	}
+	if _, err := s.nss.Get(ns); err != nil {
+		return ts.Page{}, fmt.Errorf("sqlite ts: query: %w", err)
+	}
+	plan, err := tssql.PlanQuery(cursor.SQLite, ns, q)
+	if err != nil {
+		return ts.Page{}, fmt.Errorf("sqlite ts: query: %w", err)
+	}
+	pager := tssql.NewPager(plan)
+	if plan.Empty() {
+		return pager.Page(), nil
+	}
+	stmt := s.stmt.queryAsc
+	if plan.Desc {
+		stmt = s.stmt.queryDesc
+	}
+	rows, err := stmt.QueryContext(ctx, ns, plan.Series, plan.Lo, plan.Hi, plan.CurT, plan.CurSeq, plan.Limit+1)
+	if err != nil {
+		return ts.Page{}, fail(ctx, "query", err)
+	}
+	if err := readRows(rows, pager.Add); err != nil {
+		return ts.Page{}, fail(ctx, "query", err)
+	}
+	return pager.Page(), nil
+}
+
+// readRows feeds rows to add until it declines or they end, and closes
+// rows. Rows are stepped lazily, so stopping early reads no further.
+func readRows(rows *sql.Rows, add func(tssql.Row) (bool, error)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var r tssql.Row
+		if err := rows.Scan(&r.Seq, &r.Time, &r.ID, &r.Data, &r.Tags); err != nil {
+			return err
+		}
+		more, err := add(r)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	return rows.Err()
+}
+
+// Tail returns the events appended after t.After, waiting up to t.Wait.
+func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return ts.Page{}, fail(ctx, "tail", err)
+	}
+	if _, err := s.nss.Get(ns); err != nil {
+		return ts.Page{}, fmt.Errorf("sqlite ts: tail: %w", err)
+	}
+	if err := t.Validate(); err != nil {
+		return ts.Page{}, fmt.Errorf("sqlite ts: tail: %w", err)
+	}
+	tag := cursor.TagOf(ns, t.Series)
+	after, ok, err := tssql.TailAfter(cursor.SQLite, tag, t.After)
+	if err != nil {
+		return ts.Page{}, fmt.Errorf("sqlite ts: tail: %w", err)
+	}
+	if !ok {
+		// Every event committed later gets a greater seq.
+		if err := s.stmt.end.QueryRowContext(ctx, ns, t.Series).Scan(&after); err != nil {
+			return ts.Page{}, fail(ctx, "tail: end", err)
+		}
+	}
+	limit := ts.PageLimit(t.Limit)
+	var events []ts.Event
+	read := func() (bool, error) {
+		rows, err := s.stmt.tail.QueryContext(ctx, ns, t.Series, after, limit)
+		if err != nil {
+			return false, err
+		}
+		err = readRows(rows, func(r tssql.Row) (bool, error) {
+			e, err := tssql.Event(cursor.SQLite, tag, t.Series, r)
+			if err != nil {
+				return false, err
+			}
+			events = append(events, e)
+			after = r.Seq
+			return true, nil
+		})
+		return len(events) > 0, err
+	}
+	poll := func() time.Duration { return s.opts.PollInterval }
+	if err := s.hub.WaitFor(ctx, tag.String(), t.Wait, poll, read); err != nil {
+		return ts.Page{}, fail(ctx, "tail", err)
+	}
+	return ts.Page{Events: events, NextCursor: tssql.TailCursor(cursor.SQLite, tag, after)}, nil
+}
+
+// fail wraps err from the database, marking it ts.ErrUnavailable when the
+// operation could not run (cancelled, timed out, locked, I/O or resource
+// failure) as opposed to a definite SQL error.
+func fail(ctx context.Context, op string, err error) error {
+	prefix := "sqlite ts: "
+	if op != "" {
+		prefix += op + ": "
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		// SQLite reports an interrupted statement as SQLITE_INTERRUPT; keep
+		// the cause visible to errors.Is.
+		return fmt.Errorf("%s%w: %w: %w", prefix, ts.ErrUnavailable, ctxErr, err)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s%w: %w", prefix, ts.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s%w", prefix, err)
+}
+
+// unavailable reports whether err means the operation could not be carried
+// out now but may succeed when retried.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) {
+		return true
+	}
+	var e *modsqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff { // primary result code
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR,
+		sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL,
+		sqlite3.SQLITE_READONLY:
+		return true
+	}
+	return false
+}
+
+// sweepEvery deletes expired events every interval until ctx ends.
+func (s *Store) sweepEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// A failed sweep (e.g. the file is locked by another process)
+			// is retried at the next tick.
+			_ = s.sweep(ctx)
+		}
+	}
+}
+
+// sweepBatch bounds each sweep statement so that it holds the write lock
+// only briefly; appends queue behind it otherwise.
+const sweepBatch = 256
+
+// sweep deletes the events of every namespace with a retention that are
+// older than it, sweepBatch rows per statement.
+func (s *Store) sweep(ctx context.Context) error {
+	now := time.Now()
+	for ns, opts := range s.nss.All() {
+		if opts.Retention <= 0 {
+			continue
+		}
+		oldest := now.Add(-opts.Retention).UnixNano()
+		for {
+			res, err := s.stmt.sweep.ExecContext(ctx, ns, oldest, sweepBatch)
+			if err != nil {
+				return fail(ctx, "sweep", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fail(ctx, "sweep", err)
+			}
+			if n < sweepBatch {
+				break
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+// Package ts defines the TimeSeries abstraction that every TimeSeries driver
+// implements, the registry that opens drivers by name, the errors the data
+// API maps to its status codes, and the validation of arguments that all
+// drivers share.
+//
+// # Model
+//
+// A namespace holds series; a series holds events. An event has a time
+// (nanosecond precision, returned in UTC), an optional idempotency id, JSON
+// data and string tags. Each stored event also has a driver-assigned
+// position in its series' append order (a sequence number, a stream
+// sequence, a partition offset), which is what Tail follows and what breaks
+// ties between events of equal time.
+//
+// # Cursors
+//
+// Cursors (Page.NextCursor, Event.Cursor, QueryArgs.Cursor, TailArgs.After)
+// are opaque strings made by the driver that issued them. They are already
+// URL-safe (unpadded base64url, at most MaxCursorBytes long), so the API
+// layer passes them through unchanged in JSON and query strings. A cursor
+// names its driver, its kind (tail, ascending or descending query) and a
+// digest of its namespace and series: a cursor that is malformed, forged,
+// from another driver, namespace, series or order is rejected with
+// ErrInvalidCursor, never a panic. Cursors are positions, not snapshots:
+// they stay valid across restarts and gateways, but not across
+// DropNamespace (positions start again in a re-created namespace).
+//
+// # Namespaces
+//
+// A namespace must be provisioned with EnsureNamespace before use, once per
+// Store (each gateway process calls it when it receives the namespace's
+// config; it is idempotent and cheap when nothing changed). Operations on a
+// namespace the Store was not told about fail with ErrNotFound. The options
+// are kept by the Store in memory; drivers that provision server-side
+// objects (a NATS stream, a Kafka topic) also apply them there.
+//
+// # Guarantees every driver gives (checked by package tstest)
+//
+//   - Query returns exactly the events with Start <= Time < End of one
+//     series, in time order (ties by position, in the query's direction),
+//     and paging with NextCursor covers each of them exactly once.
+//   - Appending an event whose (Series, ID) was appended before, within at
+//     least the namespace's DuplicateWindow, stores nothing and counts it
+//     as a duplicate; this holds inside one batch too. Events without ID
+//     are never de-duplicated.
+//   - Tail returns the events appended after its cursor in append order, as
+//     soon as any exist, or an empty page when the wait ends; it always
+//     returns a cursor, and consecutive tails see every event exactly once.
+//   - A call with a cancelled or expired context fails with an error that
+//     matches both ErrUnavailable and the context's error.
+package ts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Limits of the data API. Validate* enforce them; drivers call those
+// functions too, so a bad argument never reaches a server.
+const (
+	// DefaultLimit is the page size when a query or tail gives none.
+	DefaultLimit = 100
+	// MaxLimit is the largest page.
+	MaxLimit = 1000
+	// MaxWait is the longest a tail may wait.
+	MaxWait = 30 * time.Second
+	// MaxBatch is the most events one Append may carry.
+	MaxBatch = 1000
+	// MaxSeriesBytes bounds a series name (see ValidateSeries for its
+	// characters).
+	MaxSeriesBytes = 256
+	// MaxNamespaceBytes bounds a namespace name.
+	MaxNamespaceBytes = 200
+	// MaxIDBytes bounds an event id.
+	MaxIDBytes = 256
+	// MaxTags bounds the number of tags of one event.
+	MaxTags = 64
+	// MaxTagKeyBytes and MaxTagValueBytes bound one tag.
+	MaxTagKeyBytes   = 128
+	MaxTagValueBytes = 1024
+	// MaxDataBytes bounds an event's JSON data. A driver may have a lower
+	// limit (a broker's maximum message size) and reports it as
+	// ErrTooLarge.
+	MaxDataBytes = 1 << 20
+	// MaxCursorBytes bounds a cursor string; longer input is rejected
+	// before it is decoded.
+	MaxCursorBytes = 128
+)
+
+// Defaults of NamespaceOptions.
+const (
+	// DefaultDuplicateWindow is how long log drivers remember event ids
+	// when a namespace gives no window (NATS JetStream's own default).
+	DefaultDuplicateWindow = 2 * time.Minute
+	// DefaultLogTimeWindow is the TimeWindow of log drivers (nats, kafka)
+	// when a namespace gives none. SQL drivers default to no window.
+	DefaultLogTimeWindow = 5 * time.Minute
+)
+
+// Errors returned by drivers. They are mapped to API codes in one place
+// (extproc); drivers wrap them with %w.
+var (
+	// ErrInvalidArgument: the request can never succeed as given (400
+	// INVALID_ARGUMENT).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrInvalidCursor: a cursor that this driver did not issue for this
+	// namespace, series and kind. It matches ErrInvalidArgument.
+	ErrInvalidCursor = wrapped{ErrInvalidArgument, "invalid cursor"}
+	// ErrTimeOutOfWindow: an event's time lies further from the time of
+	// its append than the namespace's TimeWindow. It matches
+	// ErrInvalidArgument.
+	ErrTimeOutOfWindow = wrapped{ErrInvalidArgument, "event time outside the namespace's time window"}
+	// ErrTooLarge: an event is larger than the backend accepts (413
+	// TOO_LARGE).
+	ErrTooLarge = errors.New("event too large")
+	// ErrNotFound: the namespace was not provisioned in this store (404
+	// NOT_FOUND).
+	ErrNotFound = errors.New("namespace not found")
+	// ErrUnavailable: the backend could not be reached or timed out (503
+	// UNAVAILABLE). For Append see Store.Append on what may have been
+	// stored.
+	ErrUnavailable = errors.New("backend unavailable")
+)
+
+// wrapped is a sentinel error that also matches a more general one.
+type wrapped struct {
+	parent error
+	msg    string
+}
+
+func (e wrapped) Error() string { return e.msg }
+func (e wrapped) Unwrap() error { return e.parent }
+
+// Event is one event of a series.
+type Event struct {
+	// Series names the series, 1..MaxSeriesBytes of [A-Za-z0-9._:/@-].
+	Series string
+	// Time is the event's time; required (the API layer defaults it to
+	// now). Nanoseconds are kept; it is returned in UTC.
+	Time time.Time
+	// ID is the optional idempotency id: an event whose (Series, ID) was
+	// already appended is not stored again.
+	ID string
+	// Data is any JSON value. Empty means null. Drivers return it
+	// semantically equal (whitespace may differ).
+	Data json.RawMessage
+	// Tags are optional string labels.
+	Tags map[string]string
+	// Cursor is set on events a driver returns: the event's position in its
+	// series' append order. Tail with After set to it returns the events
+	// appended after this one. Ignored by Append.
+	Cursor string
+}
+
+// QueryArgs selects the events of one series with Start <= Time < End.
+type QueryArgs struct {
+	Series string
+	// Start is inclusive and End exclusive; a zero value leaves that side
+	// open. End before Start is ErrInvalidArgument.
+	Start, End time.Time
+	// Limit is the page size: 0 means DefaultLimit, at most MaxLimit.
+	Limit int
+	// Cursor resumes after the last event of the previous page; it is the
+	// NextCursor of a query of the same series and order.
+	Cursor string
+	// Desc returns the newest events first.
+	Desc bool
+}
+
+// TailArgs follows one series in append order.
+type TailArgs struct {
+	Series string
+	// After is a cursor from a previous Tail's NextCursor or an
+	// Event.Cursor. Empty starts at the current end of the series: only
+	// events appended after the call began are returned.
+	After string
+	// Limit is the page size: 0 means DefaultLimit, at most MaxLimit.
+	Limit int
+	// Wait is how long to wait for an event when none is there yet: 0
+	// returns at once, at most MaxWait.
+	Wait time.Duration
+}
+
+// Page is one page of a query or a tail.
+type Page struct {
+	Events []Event
+	// NextCursor continues after the last event of the page. For Query it
+	// is empty on the last page. Tail always sets it, also on an empty
+	// page.
+	NextCursor string
+}
+
+// NamespaceOptions is a namespace's TimeSeries configuration. The zero
+// value of each field selects its default.
+type NamespaceOptions struct {
+	// Retention is how long events are kept; 0 keeps them forever. SQL
+	// drivers expire by event time, log drivers by append time (the
+	// difference is at most TimeWindow).
+	Retention time.Duration
+	// DuplicateWindow is how long (at least) an event id is remembered
+	// for de-duplication. Default DefaultDuplicateWindow. SQL drivers
+	// remember ids for as long as the event is kept, whatever the window.
+	DuplicateWindow time.Duration
+	// TimeWindow, when positive, rejects events whose time lies further
+	// than this from the time they are appended (ErrTimeOutOfWindow), in
+	// either direction. Log drivers index events by append time and need
+	// such a bound to answer time-ordered queries; the cost of a query
+	// page grows with the number of events appended within 2×TimeWindow.
+	// Zero selects DefaultLogTimeWindow for log drivers and no bound for
+	// SQL drivers.
+	TimeWindow time.Duration
+	// Partitions is the number of partitions of drivers that shard a
+	// namespace (kafka), e.g. derived from the namespace's estimated write
+	// rate; 0 selects the driver's default. It applies when the namespace
+	// is first created: changing it later would move series between
+	// partitions, so later values are ignored.
+	Partitions int
+}
+
+// Store is a TimeSeries backend. Namespaces share a store; events of
+// different namespaces or series never meet. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// EnsureNamespace provisions ns (creating server-side objects as
+	// needed) and records its options in the store. It is idempotent; a
+	// second call with other options updates what the backend allows to
+	// change.
+	EnsureNamespace(ctx context.Context, ns string, opts NamespaceOptions) error
+	// DropNamespace deletes all events of ns and forgets it. Dropping an
+	// unknown namespace is not an error.
+	DropNamespace(ctx context.Context, ns string) error
+	// Append stores events and reports how many were stored and how many
+	// were duplicates of events already stored (or earlier in the batch).
+	// SQL drivers store a batch atomically. Log drivers store each event
+	// on its own: after an ErrUnavailable a part of the batch may be
+	// stored, and retrying stores events with an ID once but events
+	// without ID again.
+	Append(ctx context.Context, ns string, events []Event) (appended, duplicates int, err error)
+	// Query returns one page of a series' events in time order.
+	Query(ctx context.Context, ns string, q QueryArgs) (Page, error)
+	// Tail returns the events appended to a series after t.After, in
+	// append order, waiting up to t.Wait for the first one. It blocks on
+	// notifications, not by polling the backend in a loop; a cancelled
+	// context ends the wait with an error.
+	Tail(ctx context.Context, ns string, t TailArgs) (Page, error)
+	// Close releases the store's connections and stops its background
+	// work. It is safe to call more than once.
+	Close() error
+}
