@@ -41,3 +41,8 @@ ensure_tool() {
 
 ensure_tool protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/protobuf "$PROTOC_GEN_GO_VERSION"
 ensure_tool staticcheck honnef.co/go/tools/cmd/staticcheck honnef.co/go/tools "$STATICCHECK_VERSION"
+
+# kcat is the independent Kafka client the kafka driver's test reads with.
+if ! command -v kcat >/dev/null 2>&1; then
+  apt_install kcat
+fi
