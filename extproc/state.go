@@ -62,7 +62,7 @@ func driverDSN(b *configv1.Backend) (driver, dsn string, err error) {
 	case *configv1.Backend_Nats:
 		driver, dsn = "nats", d.Nats.GetUrl()
 	case *configv1.Backend_Kafka:
-		driver, dsn = "kafka", strings.Join(d.Kafka.GetBrokers(), ",")
+		driver, dsn = "kafka", "kafka://"+strings.Join(d.Kafka.GetBrokers(), ",")
 	case *configv1.Backend_Neptune:
 		driver, dsn = "neptune", d.Neptune.GetEndpoint()
 	case *configv1.Backend_Redis:

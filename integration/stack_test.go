@@ -21,6 +21,7 @@ import (
 
 	_ "github.com/prism-gw/prism/backends/kv/postgres"
 	_ "github.com/prism-gw/prism/backends/kv/sqlite"
+	_ "github.com/prism-gw/prism/backends/ts/kafka"
 	_ "github.com/prism-gw/prism/backends/ts/nats"
 	_ "github.com/prism-gw/prism/backends/ts/postgres"
 	_ "github.com/prism-gw/prism/backends/ts/sqlite"

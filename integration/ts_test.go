@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/prism-gw/prism/backends/ts"
 	"github.com/prism-gw/prism/envoy/devedge"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
@@ -42,6 +44,16 @@ func natsBackend(t *testing.T, name string, namespaces ...string) *configv1.Back
 	return &configv1.Backend{Name: name, Driver: &configv1.Backend_Nats{Nats: &configv1.Backend_NatsOptions{Url: u}}}
 }
 
+// kafkaBackend starts an in-process Kafka (kfake, the real wire protocol).
+func kafkaBackend(t *testing.T, name string) *configv1.Backend {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("starting kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &configv1.Backend{Name: name, Driver: &configv1.Backend_Kafka{Kafka: &configv1.Backend_KafkaOptions{Brokers: c.ListenAddrs()}}}
+}
+
 type eventsPage struct {
 	Events []struct {
 		Series string          `json:"series"`
@@ -61,12 +73,13 @@ func TestTimeSeriesThroughDevEdge(t *testing.T) {
 		{"sqlite", func(t *testing.T, _ string) *configv1.Backend { return sqliteBackend(t, "db") }},
 		{"postgres", func(t *testing.T, _ string) *configv1.Backend { return postgresBackend(t, "db", "") }},
 		{"nats", func(t *testing.T, ns string) *configv1.Backend { return natsBackend(t, "db", ns) }},
+		{"kafka", func(t *testing.T, _ string) *configv1.Backend { return kafkaBackend(t, "db") }},
 	} {
 		t.Run(b.name, func(t *testing.T) {
 			ns := fmt.Sprintf("it-metrics-%d", time.Now().UnixNano()%1_000_000_000)
 			// A short message timeout proves the tail's long poll extends it
 			// the way it must under Envoy.
-			st := startStackWith(t, devedge.Options{MessageTimeout: 500 * time.Millisecond}, []*configv1.Backend{b.backend(t, ns)},
+			st := startStackWith(t, devedge.Options{MessageTimeout: 2 * time.Second}, []*configv1.Backend{b.backend(t, ns)},
 				[]*configv1.Namespace{{Namespace: ns, Abstraction: configv1.Abstraction_TIMESERIES, Backend: "db"}})
 			c := kvClient{t: t, base: st.edgeURL + "/v1/ts/" + ns}
 			testTSRoutes(t, c)
@@ -149,7 +162,7 @@ func testTSRoutes(t *testing.T, c kvClient) {
 	got := make(chan response, 1)
 	start := time.Now()
 	go func() { got <- c.do("GET", "/tail?series=sensor-7&wait=20s&after="+url.QueryEscape(cursor), nil) }()
-	time.Sleep(700 * time.Millisecond) // longer than the edge's message timeout
+	time.Sleep(2500 * time.Millisecond) // longer than the edge's message timeout
 	expect(t, "append during tail", c.do("POST", "/events", []byte(`{"events":[{"series":"sensor-7","id":"late","data":1}]}`)), 200, "")
 	r = <-got
 	expect(t, "tail", r, 200, "")
