@@ -19,6 +19,7 @@ const usage = `prism — a data access gateway behind Envoy
 Usage:
   prism dev      [flags]   run everything in one process: dev edge, ext_proc, SQLite
   prism extproc  [flags]   run the ext_proc gRPC server for Envoy
+  prism xds      [flags]   run the control plane: ADS for Envoy and extproc, admin HTTP API
 
 Run "prism COMMAND -h" for the flags of a command.
 `
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, args[1:], stderr)
 	case "extproc":
 		return runExtproc(ctx, args[1:], stderr)
+	case "xds":
+		return runXDS(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

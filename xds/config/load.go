@@ -3,11 +3,11 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
@@ -20,6 +20,9 @@ func Parse(data []byte) (*configv1.DevConfig, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if string(js) == "null" {
+		return nil, fmt.Errorf("config: empty document")
 	}
 	js, err = upperEnums(js)
 	if err != nil {
@@ -35,6 +38,27 @@ func Parse(data []byte) (*configv1.DevConfig, error) {
 	return &cfg, nil
 }
 
+// ParseMessage decodes one config message (a Namespace, Backend, ...) from
+// YAML or JSON by the rules of Parse: proto field names, enums by name in
+// any case, unknown fields refused. It does not validate.
+func ParseMessage(data []byte, m proto.Message) error {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if string(js) == "null" {
+		return fmt.Errorf("config: empty document")
+	}
+	js, err = upperEnums(js)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(js, m); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
 // Load reads and parses a config file.
 func Load(path string) (*configv1.DevConfig, error) {
 	data, err := os.ReadFile(path)
@@ -46,48 +70,4 @@ func Load(path string) (*configv1.DevConfig, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
-}
-
-// Validate checks names, references and limits of a whole config and reports
-// every problem at once.
-func Validate(cfg *configv1.DevConfig) error {
-	var errs []error
-	backends := map[string]*configv1.Backend{}
-	for i, b := range cfg.GetBackends() {
-		if err := configv1.ValidateName(b.GetName()); err != nil {
-			errs = append(errs, fmt.Errorf("backends[%d]: %w", i, err))
-			continue
-		}
-		if _, dup := backends[b.GetName()]; dup {
-			errs = append(errs, fmt.Errorf("backends[%d]: backend %s declared twice", i, b.GetName()))
-		}
-		if b.GetDriver() == nil {
-			errs = append(errs, fmt.Errorf("backend %s: no driver (sqlite, postgres, ...) configured", b.GetName()))
-		}
-		backends[b.GetName()] = b
-	}
-	seen := map[string]bool{}
-	for i, n := range cfg.GetNamespaces() {
-		if err := configv1.ValidateName(n.GetNamespace()); err != nil {
-			errs = append(errs, fmt.Errorf("namespaces[%d]: %w", i, err))
-			continue
-		}
-		name := n.GetNamespace()
-		if seen[name] {
-			errs = append(errs, fmt.Errorf("namespace %s declared twice", name))
-		}
-		seen[name] = true
-		if n.GetAbstraction() == configv1.Abstraction_ABSTRACTION_UNSPECIFIED {
-			errs = append(errs, fmt.Errorf("namespace %s: abstraction is required (keyvalue, timeseries or graph)", name))
-		}
-		if _, ok := backends[n.GetBackend()]; !ok {
-			errs = append(errs, fmt.Errorf("namespace %s: unknown backend %q", name, n.GetBackend()))
-		}
-		if l := n.GetLimits(); l != nil && l.GetRequestTimeout() != nil {
-			if d := l.GetRequestTimeout().AsDuration(); d < 0 {
-				errs = append(errs, fmt.Errorf("namespace %s: limits.request_timeout is negative", name))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }

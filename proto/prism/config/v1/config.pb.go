@@ -1119,6 +1119,72 @@ func (x *DevConfig) GetNamespaces() []*Namespace {
 	return nil
 }
 
+// ExtprocPool is a group of extproc endpoints that Envoy (and proxyless gRPC
+// clients) balance over by weight. Two pools let an operator shift traffic
+// to a canary build of extproc through the admin API.
+type ExtprocPool struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// endpoints are host:port addresses of extproc gRPC listeners.
+	Endpoints []string `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// weight is the pool's share of traffic relative to the other pools;
+	// 0 drains the pool.
+	Weight        uint32 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtprocPool) Reset() {
+	*x = ExtprocPool{}
+	mi := &file_prism_config_v1_config_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtprocPool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtprocPool) ProtoMessage() {}
+
+func (x *ExtprocPool) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_config_v1_config_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtprocPool.ProtoReflect.Descriptor instead.
+func (*ExtprocPool) Descriptor() ([]byte, []int) {
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExtprocPool) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExtprocPool) GetEndpoints() []string {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ExtprocPool) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
 // SQLite is the embedded default.
 type Backend_SQLiteOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1130,7 +1196,7 @@ type Backend_SQLiteOptions struct {
 
 func (x *Backend_SQLiteOptions) Reset() {
 	*x = Backend_SQLiteOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[10]
+	mi := &file_prism_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1208,7 @@ func (x *Backend_SQLiteOptions) String() string {
 func (*Backend_SQLiteOptions) ProtoMessage() {}
 
 func (x *Backend_SQLiteOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[10]
+	mi := &file_prism_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1243,7 @@ type Backend_PostgresOptions struct {
 
 func (x *Backend_PostgresOptions) Reset() {
 	*x = Backend_PostgresOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	mi := &file_prism_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1255,7 @@ func (x *Backend_PostgresOptions) String() string {
 func (*Backend_PostgresOptions) ProtoMessage() {}
 
 func (x *Backend_PostgresOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	mi := &file_prism_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1294,7 @@ type Backend_NatsOptions struct {
 
 func (x *Backend_NatsOptions) Reset() {
 	*x = Backend_NatsOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	mi := &file_prism_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1306,7 @@ func (x *Backend_NatsOptions) String() string {
 func (*Backend_NatsOptions) ProtoMessage() {}
 
 func (x *Backend_NatsOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	mi := &file_prism_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1338,7 @@ type Backend_KafkaOptions struct {
 
 func (x *Backend_KafkaOptions) Reset() {
 	*x = Backend_KafkaOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	mi := &file_prism_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1350,7 @@ func (x *Backend_KafkaOptions) String() string {
 func (*Backend_KafkaOptions) ProtoMessage() {}
 
 func (x *Backend_KafkaOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	mi := &file_prism_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1384,7 @@ type Backend_NeptuneOptions struct {
 
 func (x *Backend_NeptuneOptions) Reset() {
 	*x = Backend_NeptuneOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[14]
+	mi := &file_prism_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1396,7 @@ func (x *Backend_NeptuneOptions) String() string {
 func (*Backend_NeptuneOptions) ProtoMessage() {}
 
 func (x *Backend_NeptuneOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[14]
+	mi := &file_prism_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1442,7 @@ type Backend_RedisOptions struct {
 
 func (x *Backend_RedisOptions) Reset() {
 	*x = Backend_RedisOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[15]
+	mi := &file_prism_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1454,7 @@ func (x *Backend_RedisOptions) String() string {
 func (*Backend_RedisOptions) ProtoMessage() {}
 
 func (x *Backend_RedisOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[15]
+	mi := &file_prism_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1568,11 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\bbackends\x18\x01 \x03(\v2\x18.prism.config.v1.BackendR\bbackends\x12:\n" +
 	"\n" +
 	"namespaces\x18\x02 \x03(\v2\x1a.prism.config.v1.NamespaceR\n" +
-	"namespaces*S\n" +
+	"namespaces\"W\n" +
+	"\vExtprocPool\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tendpoints\x18\x02 \x03(\tR\tendpoints\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight*S\n" +
 	"\vAbstraction\x12\x1b\n" +
 	"\x17ABSTRACTION_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bKEYVALUE\x10\x01\x12\x0e\n" +
@@ -1545,7 +1615,7 @@ func file_prism_config_v1_config_proto_rawDescGZIP() []byte {
 }
 
 var file_prism_config_v1_config_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_prism_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_prism_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_prism_config_v1_config_proto_goTypes = []any{
 	(Abstraction)(0),                // 0: prism.config.v1.Abstraction
 	(AccessPattern)(0),              // 1: prism.config.v1.AccessPattern
@@ -1562,22 +1632,23 @@ var file_prism_config_v1_config_proto_goTypes = []any{
 	(*Migration)(nil),               // 12: prism.config.v1.Migration
 	(*Policy)(nil),                  // 13: prism.config.v1.Policy
 	(*DevConfig)(nil),               // 14: prism.config.v1.DevConfig
-	(*Backend_SQLiteOptions)(nil),   // 15: prism.config.v1.Backend.SQLiteOptions
-	(*Backend_PostgresOptions)(nil), // 16: prism.config.v1.Backend.PostgresOptions
-	(*Backend_NatsOptions)(nil),     // 17: prism.config.v1.Backend.NatsOptions
-	(*Backend_KafkaOptions)(nil),    // 18: prism.config.v1.Backend.KafkaOptions
-	(*Backend_NeptuneOptions)(nil),  // 19: prism.config.v1.Backend.NeptuneOptions
-	(*Backend_RedisOptions)(nil),    // 20: prism.config.v1.Backend.RedisOptions
-	nil,                             // 21: prism.config.v1.Policy.ModulesEntry
-	(*durationpb.Duration)(nil),     // 22: google.protobuf.Duration
+	(*ExtprocPool)(nil),             // 15: prism.config.v1.ExtprocPool
+	(*Backend_SQLiteOptions)(nil),   // 16: prism.config.v1.Backend.SQLiteOptions
+	(*Backend_PostgresOptions)(nil), // 17: prism.config.v1.Backend.PostgresOptions
+	(*Backend_NatsOptions)(nil),     // 18: prism.config.v1.Backend.NatsOptions
+	(*Backend_KafkaOptions)(nil),    // 19: prism.config.v1.Backend.KafkaOptions
+	(*Backend_NeptuneOptions)(nil),  // 20: prism.config.v1.Backend.NeptuneOptions
+	(*Backend_RedisOptions)(nil),    // 21: prism.config.v1.Backend.RedisOptions
+	nil,                             // 22: prism.config.v1.Policy.ModulesEntry
+	(*durationpb.Duration)(nil),     // 23: google.protobuf.Duration
 }
 var file_prism_config_v1_config_proto_depIdxs = []int32{
-	15, // 0: prism.config.v1.Backend.sqlite:type_name -> prism.config.v1.Backend.SQLiteOptions
-	16, // 1: prism.config.v1.Backend.postgres:type_name -> prism.config.v1.Backend.PostgresOptions
-	17, // 2: prism.config.v1.Backend.nats:type_name -> prism.config.v1.Backend.NatsOptions
-	18, // 3: prism.config.v1.Backend.kafka:type_name -> prism.config.v1.Backend.KafkaOptions
-	19, // 4: prism.config.v1.Backend.neptune:type_name -> prism.config.v1.Backend.NeptuneOptions
-	20, // 5: prism.config.v1.Backend.redis:type_name -> prism.config.v1.Backend.RedisOptions
+	16, // 0: prism.config.v1.Backend.sqlite:type_name -> prism.config.v1.Backend.SQLiteOptions
+	17, // 1: prism.config.v1.Backend.postgres:type_name -> prism.config.v1.Backend.PostgresOptions
+	18, // 2: prism.config.v1.Backend.nats:type_name -> prism.config.v1.Backend.NatsOptions
+	19, // 3: prism.config.v1.Backend.kafka:type_name -> prism.config.v1.Backend.KafkaOptions
+	20, // 4: prism.config.v1.Backend.neptune:type_name -> prism.config.v1.Backend.NeptuneOptions
+	21, // 5: prism.config.v1.Backend.redis:type_name -> prism.config.v1.Backend.RedisOptions
 	0,  // 6: prism.config.v1.Namespace.abstraction:type_name -> prism.config.v1.Abstraction
 	1,  // 7: prism.config.v1.Namespace.access_pattern:type_name -> prism.config.v1.AccessPattern
 	2,  // 8: prism.config.v1.Namespace.consistency:type_name -> prism.config.v1.Consistency
@@ -1585,12 +1656,12 @@ var file_prism_config_v1_config_proto_depIdxs = []int32{
 	8,  // 10: prism.config.v1.Namespace.schema:type_name -> prism.config.v1.Schema
 	10, // 11: prism.config.v1.Namespace.access:type_name -> prism.config.v1.Access
 	11, // 12: prism.config.v1.Namespace.limits:type_name -> prism.config.v1.Limits
-	22, // 13: prism.config.v1.Cache.ttl:type_name -> google.protobuf.Duration
+	23, // 13: prism.config.v1.Cache.ttl:type_name -> google.protobuf.Duration
 	9,  // 14: prism.config.v1.Schema.pii:type_name -> prism.config.v1.PiiField
 	3,  // 15: prism.config.v1.PiiField.class:type_name -> prism.config.v1.PiiClass
-	22, // 16: prism.config.v1.Limits.request_timeout:type_name -> google.protobuf.Duration
+	23, // 16: prism.config.v1.Limits.request_timeout:type_name -> google.protobuf.Duration
 	4,  // 17: prism.config.v1.Migration.phase:type_name -> prism.config.v1.Migration.Phase
-	21, // 18: prism.config.v1.Policy.modules:type_name -> prism.config.v1.Policy.ModulesEntry
+	22, // 18: prism.config.v1.Policy.modules:type_name -> prism.config.v1.Policy.ModulesEntry
 	5,  // 19: prism.config.v1.DevConfig.backends:type_name -> prism.config.v1.Backend
 	6,  // 20: prism.config.v1.DevConfig.namespaces:type_name -> prism.config.v1.Namespace
 	21, // [21:21] is the sub-list for method output_type
@@ -1620,7 +1691,7 @@ func file_prism_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_config_v1_config_proto_rawDesc), len(file_prism_config_v1_config_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

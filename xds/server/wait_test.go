@@ -1,0 +1,19 @@
+package server_test
+
+import (
+	"testing"
+	"time"
+)
+
+// waitFor polls cond for up to 10s; the server handles stream messages
+// asynchronously.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
