@@ -19,12 +19,18 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/prism-gw/prism/backends/kv/cache"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
 // Options configure a Server. The zero value works.
 type Options struct {
 	Logger *slog.Logger
+	// Cache, when set, puts Redis in front of every KeyValue namespace: reads
+	// of namespaces with a cache block go through it, and writes of all
+	// namespaces invalidate it (so turning a cache on later never serves an
+	// entry that missed an invalidation). The server does not own it.
+	Cache *cache.Client
 	// RetireAfter is how long a backend removed from the config stays open for
 	// requests already holding it (default 1 minute).
 	RetireAfter time.Duration
@@ -35,6 +41,7 @@ type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 
 	log         *slog.Logger
+	cache       *cache.Client
 	retireAfter time.Duration
 	state       atomic.Pointer[state]
 
@@ -49,6 +56,7 @@ type Server struct {
 func NewServer(opts Options) *Server {
 	s := &Server{
 		log:         opts.Logger,
+		cache:       opts.Cache,
 		retireAfter: opts.RetireAfter,
 		stores:      map[storeKey]*openStore{},
 		closing:     make(chan struct{}),

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-gw/prism/backends/kv"
+	"github.com/prism-gw/prism/backends/kv/cache"
 	"github.com/prism-gw/prism/backends/ts"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
@@ -194,6 +195,13 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, ba
 	switch st := o.store.(type) {
 	case kv.Store:
 		ns.kv = st
+		if s.cache != nil {
+			ns.kv = cache.New(st, s.cache, cache.Options{
+				Backend:       b.GetName(),
+				TTL:           n.GetCache().GetTtl().AsDuration(), // 0: invalidate only
+				MaxValueBytes: int(n.GetCache().GetMaxValueBytes()),
+			})
+		}
 	case ts.Store:
 		ns.ts = st
 		if err := st.EnsureNamespace(ctx, name, tsOptions(n)); err != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
@@ -134,17 +136,30 @@ func TestKVThroughDevEdge(t *testing.T) {
 	for _, b := range []struct {
 		name    string
 		backend func(t *testing.T) *configv1.Backend
+		cached  bool
 	}{
-		{"sqlite", func(t *testing.T) *configv1.Backend { return sqliteBackend(t, "db") }},
-		{"postgres", func(t *testing.T) *configv1.Backend { return postgresBackend(t, "db", "") }},
+		{"sqlite", func(t *testing.T) *configv1.Backend { return sqliteBackend(t, "db") }, false},
+		{"postgres", func(t *testing.T) *configv1.Backend { return postgresBackend(t, "db", "") }, false},
+		{"postgres+redis", func(t *testing.T) *configv1.Backend { return postgresBackend(t, "db", "") }, true},
 	} {
 		t.Run(b.name, func(t *testing.T) {
-			st := startStack(t, []*configv1.Backend{b.backend(t)}, []*configv1.Namespace{
-				kvNamespace("orders", "db", 0),
+			var opts stackOptions
+			orders := kvNamespace("orders", "db", 0)
+			if b.cached {
+				opts.cache = redisCache(t)
+				orders.Cache = &configv1.Cache{Ttl: durationpb.New(time.Minute)}
+			}
+			st := startStackWith(t, opts, []*configv1.Backend{b.backend(t)}, []*configv1.Namespace{
+				orders,
 				{Namespace: "small", Abstraction: configv1.Abstraction_KEYVALUE, Backend: "db", Limits: &configv1.Limits{MaxValueBytes: 16}},
 			})
 			c := kvClient{t: t, base: st.edgeURL + "/v1/kv/orders"}
 			testKVRoutes(t, c, kvClient{t: t, base: st.edgeURL + "/v1/kv/small"}, st.edgeURL)
+			if b.cached {
+				if s := opts.cache.Stats(); s.Hits == 0 || s.Fills == 0 || s.Invalidations == 0 {
+					t.Fatalf("cache stats %+v: the routes should have filled, hit and invalidated the cache", s)
+				}
+			}
 		})
 	}
 }

@@ -15,10 +15,12 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/prism-gw/prism/backends/kv/cache"
 	_ "github.com/prism-gw/prism/backends/kv/postgres"
 	_ "github.com/prism-gw/prism/backends/kv/sqlite"
 	_ "github.com/prism-gw/prism/backends/ts/kafka"
@@ -40,14 +42,20 @@ type stack struct {
 
 // startStack serves the given config through the real gRPC protocol.
 func startStack(t testing.TB, backends []*configv1.Backend, namespaces []*configv1.Namespace) *stack {
-	return startStackWith(t, devedge.Options{}, backends, namespaces)
+	return startStackWith(t, stackOptions{}, backends, namespaces)
 }
 
-// startStackWith is startStack with dev edge options (message timeouts).
-func startStackWith(t testing.TB, edgeOpts devedge.Options, backends []*configv1.Backend, namespaces []*configv1.Namespace) *stack {
+// stackOptions vary the stack of a test.
+type stackOptions struct {
+	edge  devedge.Options
+	cache *cache.Client
+}
+
+// startStackWith is startStack with options.
+func startStackWith(t testing.TB, opts stackOptions, backends []*configv1.Backend, namespaces []*configv1.Namespace) *stack {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := extproc.NewServer(extproc.Options{Logger: log})
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: opts.cache})
 	if err := srv.Apply(context.Background(), backends, namespaces); err != nil {
 		t.Fatalf("applying config: %v", err)
 	}
@@ -65,8 +73,8 @@ func startStackWith(t testing.TB, edgeOpts devedge.Options, backends []*configv1
 		t.Fatal(err)
 	}
 	client := extprocv3.NewExternalProcessorClient(conn)
-	edgeOpts.Logger = log
-	edge := httptest.NewServer(devedge.New(client, edgeOpts))
+	opts.edge.Logger = log
+	edge := httptest.NewServer(devedge.New(client, opts.edge))
 	t.Cleanup(func() {
 		edge.Close()
 		conn.Close()
@@ -203,4 +211,35 @@ func (p *tcpProxy) setCut(cut bool) {
 		}
 		p.conns = map[net.Conn]struct{}{}
 	}
+}
+
+// redisCache connects the cache client to the test Redis under a key prefix
+// of this test's own, deleted at cleanup.
+func redisCache(t *testing.T) *cache.Client {
+	if os.Getenv("PRISM_SKIP_REDIS") == "1" {
+		t.Skip("PRISM_SKIP_REDIS=1")
+	}
+	addr := os.Getenv("PRISM_TEST_REDIS")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	rdb := redis.NewClient(cache.RedisOptions(addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redis at %s is required (make services starts it): %v", addr, err)
+	}
+	prefix := fmt.Sprintf("prism-it-%d:", time.Now().UnixNano())
+	cc := cache.NewClient(rdb, cache.ClientOptions{Prefix: prefix})
+	t.Cleanup(func() {
+		cc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		rdb.Close()
+	})
+	return cc
 }

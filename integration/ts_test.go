@@ -79,7 +79,7 @@ func TestTimeSeriesThroughDevEdge(t *testing.T) {
 			ns := fmt.Sprintf("it-metrics-%d", time.Now().UnixNano()%1_000_000_000)
 			// A short message timeout proves the tail's long poll extends it
 			// the way it must under Envoy.
-			st := startStackWith(t, devedge.Options{MessageTimeout: 2 * time.Second}, []*configv1.Backend{b.backend(t, ns)},
+			st := startStackWith(t, stackOptions{edge: devedge.Options{MessageTimeout: 2 * time.Second}}, []*configv1.Backend{b.backend(t, ns)},
 				[]*configv1.Namespace{{Namespace: ns, Abstraction: configv1.Abstraction_TIMESERIES, Backend: "db"}})
 			c := kvClient{t: t, base: st.edgeURL + "/v1/ts/" + ns}
 			testTSRoutes(t, c)

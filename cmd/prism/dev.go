@@ -22,6 +22,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	httpAddr := fs.String("http", "127.0.0.1:8080", "dev edge listen address")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9001", "ext_proc gRPC listen address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,7 +37,9 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := prepareSQLiteDirs(cfg); err != nil {
 		return err
 	}
-	srv := extproc.NewServer(extproc.Options{Logger: log})
+	cc, closeCache := openCache(*redisAddr, log)
+	defer closeCache()
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
 	defer srv.Close()
 	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
 		return err

@@ -18,6 +18,7 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "config file (YAML); default: the embedded prism.yaml")
 	grpcAddr := fs.String("grpc", "0.0.0.0:9001", "ext_proc gRPC listen address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,7 +33,9 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := prepareSQLiteDirs(cfg); err != nil {
 		return err
 	}
-	srv := extproc.NewServer(extproc.Options{Logger: log})
+	cc, closeCache := openCache(*redisAddr, log)
+	defer closeCache()
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
 	defer srv.Close()
 	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
 		return err

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/prism-gw/prism/backends/kv/cache"
 	_ "github.com/prism-gw/prism/backends/kv/postgres" // drivers register by name
 	_ "github.com/prism-gw/prism/backends/kv/sqlite"
 	_ "github.com/prism-gw/prism/backends/ts/kafka"
@@ -129,5 +131,20 @@ func newEdgeServer(conn *grpc.ClientConn, log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// openCache connects the Redis cache of KeyValue namespaces when addr is set.
+// Redis being down at start is not an error: the cache bypasses itself until
+// Redis answers.
+func openCache(addr string, log *slog.Logger) (*cache.Client, func()) {
+	if addr == "" {
+		return nil, func() {}
+	}
+	rdb := redis.NewClient(cache.RedisOptions(addr))
+	cc := cache.NewClient(rdb, cache.ClientOptions{Logger: log})
+	return cc, func() {
+		cc.Close()
+		rdb.Close()
 	}
 }
