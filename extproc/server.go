@@ -15,6 +15,7 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -31,6 +32,9 @@ type Options struct {
 	// namespaces invalidate it (so turning a cache on later never serves an
 	// entry that missed an invalidation). The server does not own it.
 	Cache *cache.Client
+	// Metrics, when set, is where the data path's Prometheus metrics are
+	// registered.
+	Metrics prometheus.Registerer
 	// RetireAfter is how long a backend removed from the config stays open for
 	// requests already holding it (default 1 minute).
 	RetireAfter time.Duration
@@ -42,6 +46,7 @@ type Server struct {
 
 	log         *slog.Logger
 	cache       *cache.Client
+	metrics     *Metrics
 	retireAfter time.Duration
 	state       atomic.Pointer[state]
 
@@ -57,6 +62,7 @@ func NewServer(opts Options) *Server {
 	s := &Server{
 		log:         opts.Logger,
 		cache:       opts.Cache,
+		metrics:     newMetrics(opts.Metrics),
 		retireAfter: opts.RetireAfter,
 		stores:      map[storeKey]*openStore{},
 		closing:     make(chan struct{}),
@@ -272,8 +278,19 @@ func (s *Server) decode(req *httpRequest) (*call, *reply) {
 // run performs a decoded call within the namespace's request timeout (plus
 // the call's own wait, for long polls).
 func (s *Server) run(ctx context.Context, c *call, body []byte) *reply {
+	start := time.Now()
+	rep := s.runCall(ctx, c, body)
+	s.metrics.observe(c, rep.status, time.Since(start))
+	return rep
+}
+
+func (s *Server) runCall(ctx context.Context, c *call, body []byte) *reply {
 	ctx, cancel := context.WithTimeout(ctx, c.ns.timeout+c.wait())
 	defer cancel()
+	if c.wait() > 0 {
+		s.metrics.tailWaiters.Inc()
+		defer s.metrics.tailWaiters.Dec()
+	}
 	var rep *reply
 	var err error
 	switch c.abstraction {

@@ -15,6 +15,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -47,15 +48,16 @@ func startStack(t testing.TB, backends []*configv1.Backend, namespaces []*config
 
 // stackOptions vary the stack of a test.
 type stackOptions struct {
-	edge  devedge.Options
-	cache *cache.Client
+	edge    devedge.Options
+	cache   *cache.Client
+	metrics prometheus.Registerer
 }
 
 // startStackWith is startStack with options.
 func startStackWith(t testing.TB, opts stackOptions, backends []*configv1.Backend, namespaces []*configv1.Namespace) *stack {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: opts.cache})
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: opts.cache, Metrics: opts.metrics})
 	if err := srv.Apply(context.Background(), backends, namespaces); err != nil {
 		t.Fatalf("applying config: %v", err)
 	}

@@ -22,6 +22,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	httpAddr := fs.String("http", "127.0.0.1:8080", "dev edge listen address")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9001", "ext_proc gRPC listen address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	metricsAddr := fs.String("metrics", "", "listen address of /metrics (Prometheus); empty: none")
 	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -39,7 +40,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cc, closeCache := openCache(*redisAddr, log)
 	defer closeCache()
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
+	reg := newRegistry()
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc, Metrics: reg})
 	defer srv.Close()
 	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
 		return err
@@ -60,6 +62,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	defer conn.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveMetrics(gctx, *metricsAddr, reg, log) })
 	// The HTTP edge stops first so that its in-flight requests can still
 	// reach ext_proc; gRPC stops when the edge has drained.
 	edgeDone := make(chan struct{})

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/prism-gw/prism/extproc"
 )
 
@@ -18,6 +20,7 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "config file (YAML); default: the embedded prism.yaml")
 	grpcAddr := fs.String("grpc", "0.0.0.0:9001", "ext_proc gRPC listen address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	metricsAddr := fs.String("metrics", "", "listen address of /metrics (Prometheus); empty: none")
 	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -35,7 +38,8 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cc, closeCache := openCache(*redisAddr, log)
 	defer closeCache()
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
+	reg := newRegistry()
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc, Metrics: reg})
 	defer srv.Close()
 	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
 		return err
@@ -45,5 +49,8 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("ext_proc listener: %w", err)
 	}
 	log.Info("prism extproc ready", "grpc", lis.Addr().String(), "namespaces", len(cfg.GetNamespaces()))
-	return serveGRPC(ctx, newGRPCServer(srv), lis)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveMetrics(gctx, *metricsAddr, reg, log) })
+	g.Go(func() error { return serveGRPC(gctx, newGRPCServer(srv), lis) })
+	return g.Wait()
 }
