@@ -20,7 +20,8 @@ FUZZ=${FUZZ:-^Fuzz}
 
 # go test -list prints the matching names of a package, then its "ok" line.
 if ! list=$("$GO" test -run '^$' -list "$FUZZ" "$@"); then
-  printf '%s\n' "$list"
+  # Show what failed (build errors go to stderr already), not every listing.
+  grep -Ev '^(ok|\?|Fuzz)' <<<"$list" >&2 || true
   die "could not list fuzz targets (does every package compile?)"
 fi
 targets=()
