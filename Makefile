@@ -36,6 +36,7 @@ BENCH ?= .
 BENCHTIME ?= 1s
 BENCH_COUNT ?= 1
 ARGS ?=
+BUILD_FLAGS ?=
 
 PHASE := $(ROOT)/scripts/phase.sh
 
@@ -97,8 +98,8 @@ bench: ## benchmarks (BENCH_PKGS, BENCH, BENCHTIME, BENCH_COUNT)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -count=$(BENCH_COUNT) $(BENCH_PKGS)
 
 .PHONY: build
-build: ## build bin/prism
-	$(GO) build -trimpath -o bin/prism ./cmd/prism
+build: ## build bin/prism (BUILD_FLAGS, e.g. -trimpath for a release)
+	$(GO) build $(BUILD_FLAGS) -o bin/prism ./cmd/prism
 
 .PHONY: run
 run: ## go run ./cmd/prism dev (extra flags in ARGS)
