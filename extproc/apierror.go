@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/prism-gw/prism/backends/graph"
 	"github.com/prism-gw/prism/backends/kv"
 	"github.com/prism-gw/prism/backends/ts"
 )
@@ -72,6 +73,12 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: inner.Status, Code: inner.Code, Message: fmt.Sprintf("op %d: %s", idx, inner.Message), Index: &idx}
 	}
 	switch {
+	case errors.Is(err, graph.ErrInvalid):
+		return invalid("%s", err.Error())
+	case errors.Is(err, graph.ErrNotFound):
+		return notFound("%s", err.Error())
+	case errors.Is(err, graph.ErrUnavailable):
+		return unavailable()
 	case errors.Is(err, ts.ErrInvalidArgument):
 		return invalid("%s", err.Error())
 	case errors.Is(err, ts.ErrTooLarge):

@@ -57,6 +57,9 @@ func (c *call) operation() string {
 		return [...]string{kvGet: "get", kvPut: "put", kvDelete: "delete", kvScan: "scan", kvMultiGet: "mget", kvBatch: "batch"}[c.kv.op]
 	case pathTS:
 		return [...]string{tsAppend: "append", tsQuery: "query", tsTail: "tail"}[c.ts.op]
+	case pathGraph:
+		return [...]string{graphPutNode: "put_node", graphGetNode: "get_node", graphDeleteNode: "delete_node",
+			graphPutEdge: "put_edge", graphDeleteEdge: "delete_edge", graphEdges: "edges", graphTraverse: "traverse"}[c.graph.op]
 	}
 	return "unknown"
 }

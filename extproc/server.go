@@ -216,6 +216,7 @@ type call struct {
 	abstraction string
 	kv          kvRequest
 	ts          tsRequest
+	graph       graphRequest
 }
 
 func (c *call) needsBody() bool {
@@ -224,6 +225,8 @@ func (c *call) needsBody() bool {
 		return c.kv.needsBody()
 	case pathTS:
 		return c.ts.op == tsAppend
+	case pathGraph:
+		return c.graph.needsBody()
 	}
 	return false
 }
@@ -268,6 +271,8 @@ func (s *Server) decode(req *httpRequest) (*call, *reply) {
 		c.kv, e = decodeKV(req, rt)
 	case pathTS:
 		c.ts, e = decodeTS(req, rt)
+	case pathGraph:
+		c.graph, e = decodeGraph(req, rt)
 	}
 	if e != nil {
 		return nil, errorReply(e, req.requestID)
@@ -298,6 +303,8 @@ func (s *Server) runCall(ctx context.Context, c *call, body []byte) *reply {
 		rep, err = s.runKV(ctx, c, body)
 	case pathTS:
 		rep, err = s.runTS(ctx, c, body)
+	case pathGraph:
+		rep, err = s.runGraph(ctx, c, body)
 	}
 	if err != nil {
 		e := toAPIError(err)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-gw/prism/backends/graph"
 	"github.com/prism-gw/prism/backends/kv"
 	"github.com/prism-gw/prism/backends/kv/cache"
 	"github.com/prism-gw/prism/backends/ts"
@@ -28,6 +30,7 @@ type namespace struct {
 	cfg      *configv1.Namespace
 	kv       kv.Store
 	ts       ts.Store
+	graph    graph.Store
 	maxValue int64
 	timeout  time.Duration
 }
@@ -49,7 +52,7 @@ type storeKey struct {
 // that an unchanged backend keeps its connections.
 type openStore struct {
 	cfg   *configv1.Backend
-	store io.Closer // kv.Store or ts.Store
+	store io.Closer // kv.Store, ts.Store or graph.Store
 }
 
 // driverDSN maps a backend config to a driver name and its DSN; the driver
@@ -66,6 +69,9 @@ func driverDSN(b *configv1.Backend) (driver, dsn string, err error) {
 		driver, dsn = "kafka", "kafka://"+strings.Join(d.Kafka.GetBrokers(), ",")
 	case *configv1.Backend_Neptune:
 		driver, dsn = "neptune", d.Neptune.GetEndpoint()
+		if r := d.Neptune.GetRegion(); r != "" && dsn != "" {
+			dsn += "?region=" + url.QueryEscape(r) // a region turns SigV4 signing on
+		}
 	case *configv1.Backend_Redis:
 		return "", "", fmt.Errorf("backend %s: redis is a cache, not a primary backend", b.GetName())
 	default:
@@ -94,6 +100,11 @@ func openFor(ctx context.Context, a configv1.Abstraction, b *configv1.Backend) (
 			return nil, fmt.Errorf("backend %s (%s) cannot serve timeseries (drivers: %v)", b.GetName(), driver, ts.Drivers())
 		}
 		return ts.Open(ctx, driver, dsn)
+	case configv1.Abstraction_GRAPH:
+		if !contains(graph.Drivers(), driver) {
+			return nil, fmt.Errorf("backend %s (%s) cannot serve graph (drivers: %v)", b.GetName(), driver, graph.Drivers())
+		}
+		return graph.Open(ctx, driver, dsn)
 	}
 	return nil, fmt.Errorf("abstraction %s is not served by this extproc yet", a)
 }
@@ -202,6 +213,8 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, ba
 				MaxValueBytes: int(n.GetCache().GetMaxValueBytes()),
 			})
 		}
+	case graph.Store:
+		ns.graph = st
 	case ts.Store:
 		ns.ts = st
 		if err := st.EnsureNamespace(ctx, name, tsOptions(n)); err != nil {

@@ -21,6 +21,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	_ "github.com/prism-gw/prism/backends/graph/neptune"
+	_ "github.com/prism-gw/prism/backends/graph/postgres"
+	_ "github.com/prism-gw/prism/backends/graph/sqlite"
 	"github.com/prism-gw/prism/backends/kv/cache"
 	_ "github.com/prism-gw/prism/backends/kv/postgres"
 	_ "github.com/prism-gw/prism/backends/kv/sqlite"
