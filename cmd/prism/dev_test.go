@@ -105,3 +105,21 @@ func TestDefaultConfigParses(t *testing.T) {
 		t.Fatalf("default config has no namespace \"default\": %v", cfg)
 	}
 }
+
+// TestDevTourNamespaces checks that the namespaces the README's tour uses
+// exist in the embedded config with the right abstractions.
+func TestDevTourNamespaces(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"default": "KEYVALUE", "events": "TIMESERIES", "social": "GRAPH"}
+	for _, n := range cfg.GetNamespaces() {
+		if want[n.GetNamespace()] == n.GetAbstraction().String() {
+			delete(want, n.GetNamespace())
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("embedded prism.yaml lacks %v", want)
+	}
+}
