@@ -2,32 +2,50 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/prism-gw/prism/extproc"
+	"github.com/prism-gw/prism/extproc/xdsclient"
+	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
-// runExtproc runs the ext_proc server alone, for Envoy. Until the xDS client
-// lands, namespaces come from --config.
+// runExtproc runs the ext_proc server alone, for Envoy. Its namespaces come
+// from the control plane with --xds, otherwise from --config.
 func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("prism extproc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (YAML); default: the embedded prism.yaml")
+	cfgPath := fs.String("config", "", "config file (YAML); default: the embedded prism.yaml. Not with --xds")
 	grpcAddr := fs.String("grpc", "0.0.0.0:9001", "ext_proc gRPC listen address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	metricsAddr := fs.String("metrics", "", "listen address of /metrics (Prometheus); empty: none")
 	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
+	xdsAddr := fs.String("xds", "", "address (host:port) of prism xds; backends and namespaces then come from the control plane")
+	nodeID := fs.String("node-id", "", "with --xds: node id, unique per instance; default hostname-pid")
+	xdsCache := fs.String("xds-cache", ".prism/xds-cache.json", "with --xds: file keeping the last applied config, served at start while the control plane is unreachable; empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	if *xdsAddr != "" {
+		if flagSet(fs, "config") {
+			return errors.New("--config and --xds are exclusive: with --xds the namespaces come from the control plane")
+		}
+		if *nodeID == "" {
+			*nodeID = defaultNodeID()
+		}
+		return runExtprocXDS(ctx, log, *grpcAddr, *redisAddr, xdsclient.Options{
+			Addr: *xdsAddr, NodeID: *nodeID, CachePath: *xdsCache, Logger: log,
+		})
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -38,8 +56,7 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cc, closeCache := openCache(*redisAddr, log)
 	defer closeCache()
-	reg := newRegistry()
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc, Metrics: reg})
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
 	defer srv.Close()
 	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
 		return err
@@ -49,8 +66,75 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("ext_proc listener: %w", err)
 	}
 	log.Info("prism extproc ready", "grpc", lis.Addr().String(), "namespaces", len(cfg.GetNamespaces()))
+	return serveGRPC(ctx, newGRPCServer(srv), lis)
+}
+
+// runExtprocXDS runs the ext_proc server on the control plane's config. It
+// takes traffic only once a config is in force — from the control plane,
+// or from the cache when the control plane is unreachable — because
+// answering before that would turn every request into a 404.
+func runExtprocXDS(ctx context.Context, log *slog.Logger, grpcAddr, redisAddr string, opts xdsclient.Options) error {
+	cc, closeCache := openCache(redisAddr, log)
+	defer closeCache()
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
+	defer srv.Close()
+	client, err := xdsclient.New(xdsclient.ApplierFunc(func(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error {
+		if err := prepareSQLiteDirs(&configv1.DevConfig{Backends: usedBackends(backends, namespaces)}); err != nil {
+			return err
+		}
+		return srv.Apply(ctx, backends, namespaces)
+	}), opts)
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveMetrics(gctx, *metricsAddr, reg, log) })
-	g.Go(func() error { return serveGRPC(gctx, newGRPCServer(srv), lis) })
+	g.Go(func() error { return client.Run(gctx) })
+	g.Go(func() error {
+		log.Info("prism extproc waiting for its config", "xds", opts.Addr, "node", opts.NodeID)
+		select {
+		case <-client.Ready():
+		case <-gctx.Done():
+			return nil
+		}
+		lis, err := net.Listen("tcp", grpcAddr)
+		if err != nil {
+			return fmt.Errorf("ext_proc listener: %w", err)
+		}
+		log.Info("prism extproc ready", "grpc", lis.Addr().String(), "xds", opts.Addr, "node", opts.NodeID)
+		return serveGRPC(gctx, newGRPCServer(srv), lis)
+	})
 	return g.Wait()
+}
+
+// usedBackends lists the backends some namespace uses: only those are
+// opened, so only their SQLite directories are created.
+func usedBackends(backends []*configv1.Backend, namespaces []*configv1.Namespace) []*configv1.Backend {
+	used := map[string]bool{}
+	for _, n := range namespaces {
+		used[n.GetBackend()] = true
+	}
+	var out []*configv1.Backend
+	for _, b := range backends {
+		if used[b.GetName()] {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// defaultNodeID is hostname-pid: unique per instance on a host, and stable
+// enough for an operator to find in the admin API's node list.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "extproc"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// flagSet reports whether a flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
