@@ -40,8 +40,10 @@ const (
 )
 
 // Errors returned by drivers. They are mapped to API codes in one place
-// (extproc); drivers wrap them with %w and never put IDs, labels or props in
-// the message (they may be personal data).
+// (extproc): ErrInvalid to 400 INVALID_ARGUMENT, ErrNotFound to 404
+// NOT_FOUND, ErrUnavailable to 503 UNAVAILABLE. Drivers wrap them with %w
+// and never put IDs, labels or props in the message (they may be personal
+// data).
 var (
 	// ErrNotFound: the node is absent (GetNode, Edges, Traverse's start),
 	// or an endpoint of an edge being put is absent.
@@ -149,6 +151,7 @@ type Store interface {
 	// Traverse walks breadth first from args.Start; see Traversal for what
 	// it returns. ErrNotFound if the start node is absent.
 	Traverse(ctx context.Context, ns string, args TraverseArgs) (Traversal, error)
+	// Close releases the store's connections.
 	Close() error
 }
 

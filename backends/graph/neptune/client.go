@@ -25,6 +25,7 @@ type Error struct {
 	Message   string
 }
 
+// Error names the code, the HTTP status and Neptune's request ID.
 func (e *Error) Error() string {
 	return fmt.Sprintf("neptune %s (HTTP %d, request %s)", e.Code, e.Status, e.RequestID)
 }

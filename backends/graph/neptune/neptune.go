@@ -214,9 +214,9 @@ type edgeRow struct {
 	Props *string `json:"props"`
 }
 
-// edges turns rows into edges, skipping the null rows of OPTIONAL MATCH
+// edgesOf turns rows into edges, skipping the null rows of OPTIONAL MATCH
 // and duplicates (a self-loop matched from both ends).
-func edges(rows []edgeRow) []graph.Edge {
+func edgesOf(rows []edgeRow) []graph.Edge {
 	out := make([]graph.Edge, 0, len(rows))
 	seen := make(map[[3]string]bool, len(rows))
 	for _, r := range rows {
@@ -246,7 +246,7 @@ func (s *Store) Edges(ctx context.Context, ns, id string, dir graph.Direction, l
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("neptune graph: edges: node: %w", graph.ErrNotFound)
 	}
-	out := edges(rows)
+	out := edgesOf(rows)
 	result.SortEdges(out)
 	return out, nil
 }
@@ -306,7 +306,7 @@ func (s *Store) Traverse(ctx context.Context, ns string, args graph.TraverseArgs
 	if err != nil {
 		return graph.Traversal{}, fail(ctx, "traverse: edges", err)
 	}
-	t := graph.Traversal{Truncated: truncated, Edges: edges(rows)}
+	t := graph.Traversal{Truncated: truncated, Edges: edgesOf(rows)}
 	for _, n := range nodes {
 		if d, ok := depth[n.ID]; ok {
 			t.Nodes = append(t.Nodes, graph.Visit{Node: graph.Node{ID: n.ID, Label: n.Label, Props: rawProps(n.Props)}, Depth: d})
