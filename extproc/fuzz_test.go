@@ -3,6 +3,7 @@ package extproc
 import (
 	"net/http"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-gw/prism/backends/kv"
+	"github.com/prism-gw/prism/backends/ts"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
@@ -114,7 +116,9 @@ func FuzzKVCursor(f *testing.F) {
 // serialize them) through header extraction and request decoding.
 func FuzzProcessingRequest(f *testing.F) {
 	hv := func(k, v string) *corev3.HeaderValue { return &corev3.HeaderValue{Key: k, RawValue: []byte(v)} }
-	for _, path := range []string{"/v1/kv/default/a?ttl=1s", "/v1/kv/default", "/healthz", "/v1/kv/default/_batch"} {
+	for _, path := range []string{"/v1/kv/default/a?ttl=1s", "/v1/kv/default", "/healthz", "/v1/kv/default/_batch",
+		"/v1/ts/events/events?series=s-1&start=2026-01-01T00:00:00Z&order=desc&limit=5", "/v1/ts/events/tail?series=s&wait=1s",
+		"/v1/graph/social/nodes/a%2Fb/edges?direction=in&label=follows", "/v1/graph/social/edges?from=a&to=b&label=x", "/v1/graph/social/traverse"} {
 		msg := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
 			RequestHeaders: &extprocv3.HttpHeaders{Headers: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
 				hv(":method", "PUT"), hv(":path", path), hv("content-length", "5"), hv("if-match", `"3"`),
@@ -126,7 +130,9 @@ func FuzzProcessingRequest(f *testing.F) {
 	}
 	s := NewServer(Options{})
 	s.state.Store(&state{namespaces: map[string]*namespace{
-		"default": {cfg: &configv1.Namespace{Namespace: "default"}, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout},
+		"default": {cfg: &configv1.Namespace{Namespace: "default", Abstraction: configv1.Abstraction_KEYVALUE}, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout},
+		"events":  {cfg: &configv1.Namespace{Namespace: "events", Abstraction: configv1.Abstraction_TIMESERIES}, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout},
+		"social":  {cfg: &configv1.Namespace{Namespace: "social", Abstraction: configv1.Abstraction_GRAPH}, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout},
 	}})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var msg extprocv3.ProcessingRequest
@@ -148,6 +154,54 @@ func FuzzProcessingRequest(f *testing.F) {
 			}
 			return
 		}
-		checkDecoded(t, c.kv, nil)
+		if c.abstraction == pathKV {
+			checkDecoded(t, c.kv, nil)
+		}
+	})
+}
+
+// FuzzDecodeBodies feeds arbitrary bodies to the TimeSeries and Graph body
+// decoders: a 400 or a value that passes the backend's own validation.
+func FuzzDecodeBodies(f *testing.F) {
+	for _, b := range []string{
+		`{"events":[{"series":"s-1","time":"2026-01-02T03:04:05.123456789Z","id":"e1","data":{"v":1},"tags":{"k":"v"}}]}`,
+		`{"events":[{"series":"bad series"}]}`,
+		`{"label":"person","props":{"name":"ada"}}`,
+		`{"from":"a","to":"b","label":"follows","props":{}}`,
+		`{"start":"a","direction":"both","labels":["x"],"max_depth":3,"limit":10}`,
+		`{"start":"a","max_depth":11}`, `[]`, `null`, `{"props":[1]}`,
+	} {
+		f.Add([]byte(b))
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if events, e := decodeAppend(body, now); e == nil {
+			if err := ts.ValidateEvents(events); err != nil {
+				t.Fatalf("decodeAppend accepted events the backend rejects: %v", err)
+			}
+		} else if e.Status != http.StatusBadRequest && e.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("decodeAppend: status %d", e.Status)
+		}
+		if n, e := decodeNode("id", body); e == nil {
+			if err := n.Validate(); err != nil {
+				t.Fatalf("decodeNode accepted %v", err)
+			}
+		} else if e.Status != http.StatusBadRequest {
+			t.Fatalf("decodeNode: status %d", e.Status)
+		}
+		if ed, e := decodeEdge(body); e == nil {
+			if err := ed.Validate(); err != nil {
+				t.Fatalf("decodeEdge accepted %v", err)
+			}
+		} else if e.Status != http.StatusBadRequest {
+			t.Fatalf("decodeEdge: status %d", e.Status)
+		}
+		if a, e := decodeTraverse(body); e == nil {
+			if err := a.Validate(); err != nil {
+				t.Fatalf("decodeTraverse accepted %v", err)
+			}
+		} else if e.Status != http.StatusBadRequest {
+			t.Fatalf("decodeTraverse: status %d", e.Status)
+		}
 	})
 }
