@@ -25,13 +25,24 @@ func freeAddr(t *testing.T) string {
 // startDev runs `prism dev` in-process and waits until it answers.
 func startDev(t *testing.T, cfgPath string) (base string, stop func() error) {
 	t.Helper()
-	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
+	base, _, stop = startDevAdmin(t, cfgPath)
+	return base, stop
+}
+
+// startDevAdmin is startDev that also returns the admin API's base URL. The
+// control plane's store sits next to cfgPath, so that a restart with the
+// same cfgPath finds the same desired state.
+func startDevAdmin(t *testing.T, cfgPath string) (base, admin string, stop func() error) {
+	t.Helper()
+	httpAddr, grpcAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	store := filepath.Join(filepath.Dir(cfgPath), "xds.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runDev(ctx, []string{"--config", cfgPath, "--http", httpAddr, "--grpc", grpcAddr, "--log-level", "warn"}, io.Discard)
+		done <- runDev(ctx, []string{"--config", cfgPath, "--http", httpAddr, "--grpc", grpcAddr,
+			"--admin", adminAddr, "--xds", "127.0.0.1:0", "--store", store, "--log-level", "warn"}, io.Discard)
 	}()
-	base = "http://" + httpAddr
+	base, admin = "http://"+httpAddr, "http://"+adminAddr
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(base + "/v1/kv/default/__probe")
@@ -51,7 +62,7 @@ func startDev(t *testing.T, cfgPath string) (base string, stop func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return base, func() error {
+	return base, admin, func() error {
 		cancel()
 		select {
 		case err := <-done:
@@ -94,6 +105,53 @@ func TestDevRoundTripAndCleanRestart(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "hi" {
 		t.Fatalf("GET after restart = %d %q, want 200 hi", resp.StatusCode, body)
 	}
+}
+
+// TestDevServesAnAdminChange: a namespace PUT through `prism dev`'s admin
+// API reaches its extproc over ADS and is served by the dev edge. The
+// latency is printed, not asserted: a loaded CI machine says little.
+func TestDevServesAnAdminChange(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prism.yaml")
+	data := bytes.ReplaceAll(defaultConfig, []byte(".prism/prism.db"), []byte(filepath.Join(dir, "data", "kv.db")))
+	if err := os.WriteFile(cfg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, admin, stop := startDevAdmin(t, cfg)
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("prism dev stopped with %v", err)
+		}
+	}()
+	put := func() int {
+		req, _ := http.NewRequest("PUT", base+"/v1/kv/fresh/probe", bytes.NewReader([]byte("x")))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put(); code != http.StatusNotFound {
+		t.Fatalf("PUT to namespace fresh before it exists = %d, want 404", code)
+	}
+
+	start := time.Now()
+	if code, out := adminDo(t, "PUT", admin+"/v1/admin/namespaces/fresh", "", "abstraction: keyvalue\nbackend: local\n"); code != http.StatusOK {
+		t.Fatalf("admin PUT namespaces/fresh = %d %v", code, out)
+	}
+	accepted := time.Since(start)
+	for deadline := start.Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		code := put()
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace fresh not served within 10s of the admin PUT: last answer %d", code)
+		}
+	}
+	t.Logf("admin change served after %v (admin PUT answered after %v)", time.Since(start).Round(time.Microsecond), accepted.Round(time.Microsecond))
 }
 
 func TestDefaultConfigParses(t *testing.T) {

@@ -78,12 +78,7 @@ func runExtprocXDS(ctx context.Context, log *slog.Logger, grpcAddr, redisAddr st
 	defer closeCache()
 	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
 	defer srv.Close()
-	client, err := xdsclient.New(xdsclient.ApplierFunc(func(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error {
-		if err := prepareSQLiteDirs(&configv1.DevConfig{Backends: usedBackends(backends, namespaces)}); err != nil {
-			return err
-		}
-		return srv.Apply(ctx, backends, namespaces)
-	}), opts)
+	client, err := newExtprocXDSClient(srv, opts)
 	if err != nil {
 		return err
 	}
@@ -104,6 +99,18 @@ func runExtprocXDS(ctx context.Context, log *slog.Logger, grpcAddr, redisAddr st
 		return serveGRPC(gctx, newGRPCServer(srv), lis)
 	})
 	return g.Wait()
+}
+
+// newExtprocXDSClient makes the xDS client that applies the control
+// plane's backends and namespaces to srv, creating the SQLite directories
+// of the backends in use first.
+func newExtprocXDSClient(srv *extproc.Server, opts xdsclient.Options) (*xdsclient.Client, error) {
+	return xdsclient.New(xdsclient.ApplierFunc(func(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error {
+		if err := prepareSQLiteDirs(&configv1.DevConfig{Backends: usedBackends(backends, namespaces)}); err != nil {
+			return err
+		}
+		return srv.Apply(ctx, backends, namespaces)
+	}), opts)
 }
 
 // usedBackends lists the backends some namespace uses: only those are

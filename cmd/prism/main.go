@@ -17,7 +17,7 @@ import (
 const usage = `prism — a data access gateway behind Envoy
 
 Usage:
-  prism dev      [flags]   run everything in one process: dev edge, ext_proc, SQLite
+  prism dev      [flags]   run everything in one process: dev edge, ext_proc, control plane, SQLite
   prism extproc  [flags]   run the ext_proc gRPC server for Envoy
   prism xds      [flags]   run the control plane: ADS for Envoy and extproc, admin HTTP API
 

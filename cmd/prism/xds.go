@@ -30,14 +30,16 @@ type xdsOptions struct {
 	xdsAddr, adminAddr string
 	storeDSN           string
 	adminToken         string
-	// seed is a prism.yaml whose backends and namespaces become the desired
-	// state when the store is empty; extproc lists the endpoints of the
-	// "default" pool when the store has no pools.
-	seed    string
-	extproc []string
-	model   model.Options
-	resync  time.Duration
-	log     *slog.Logger
+	// seed's backends and namespaces become the desired state when the
+	// store is empty (seedName says where it came from, for the log);
+	// extproc lists the endpoints of the "default" pool when the store has
+	// no pools.
+	seed     *configv1.DevConfig
+	seedName string
+	extproc  []string
+	model    model.Options
+	resync   time.Duration
+	log      *slog.Logger
 }
 
 // runXDS runs the control plane: ADS on --xds, the admin API on --admin.
@@ -49,7 +51,7 @@ func runXDS(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.adminAddr, "admin", "127.0.0.1:18001", "admin HTTP API listen address")
 	fs.StringVar(&o.storeDSN, "store", envOr("PRISM_XDS_STORE", ".prism/xds.db"), "desired state: a SQLite file path, or a postgres:// DSN (env PRISM_XDS_STORE)")
 	fs.StringVar(&o.adminToken, "admin-token", os.Getenv("PRISM_ADMIN_TOKEN"), "bearer token required by the admin API (env PRISM_ADMIN_TOKEN); may be empty only with a loopback --admin")
-	fs.StringVar(&o.seed, "seed", "", "prism.yaml applied when the store is empty (backends and namespaces)")
+	fs.StringVar(&o.seedName, "seed", "", "prism.yaml applied when the store is empty (backends and namespaces)")
 	extproc := fs.String("extproc", "127.0.0.1:9001", "comma-separated host:port of extproc; the \"default\" pool when the store has no pools")
 	port := fs.Uint("envoy-port", model.DefaultListenerPort, "port of Envoy's data API listener")
 	fs.StringVar(&o.model.CertDir, "envoy-cert-dir", model.DefaultCertDir, "directory on the Envoy host with server.pem, server-key.pem and ca.pem")
@@ -72,19 +74,41 @@ func runXDS(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	o.log = log
-	if o.adminToken == "" && !isLoopback(o.adminAddr) {
-		return fmt.Errorf("--admin %s is not a loopback address: set --admin-token or PRISM_ADMIN_TOKEN", o.adminAddr)
+	if err := checkAdminAuth(o.adminAddr, o.adminToken); err != nil {
+		return err
 	}
-	xdsLis, err := net.Listen("tcp", o.xdsAddr)
-	if err != nil {
-		return fmt.Errorf("xds listener: %w", err)
+	if o.seedName != "" {
+		if o.seed, err = config.Load(o.seedName); err != nil {
+			return err
+		}
 	}
-	adminLis, err := net.Listen("tcp", o.adminAddr)
+	xdsLis, adminLis, err := listenXDS(o.xdsAddr, o.adminAddr)
 	if err != nil {
-		xdsLis.Close()
-		return fmt.Errorf("admin listener: %w", err)
+		return err
 	}
 	return serveXDS(ctx, o, xdsLis, adminLis)
+}
+
+// checkAdminAuth refuses an admin API without a token off loopback.
+func checkAdminAuth(adminAddr, token string) error {
+	if token == "" && !isLoopback(adminAddr) {
+		return fmt.Errorf("--admin %s is not a loopback address: set --admin-token or PRISM_ADMIN_TOKEN", adminAddr)
+	}
+	return nil
+}
+
+// listenXDS opens the ADS and admin API listeners.
+func listenXDS(xdsAddr, adminAddr string) (xdsLis, adminLis net.Listener, err error) {
+	xdsLis, err = net.Listen("tcp", xdsAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("xds listener: %w", err)
+	}
+	adminLis, err = net.Listen("tcp", adminAddr)
+	if err != nil {
+		xdsLis.Close()
+		return nil, nil, fmt.Errorf("admin listener: %w", err)
+	}
+	return xdsLis, adminLis, nil
 }
 
 // serveXDS runs the control plane on the given listeners until ctx ends.
@@ -140,16 +164,11 @@ func newXDSGRPCServer() *grpc.Server {
 // seedStore gives an empty store its first state: --seed's backends and
 // namespaces, and a "default" pool of --extproc when there are no pools.
 func seedStore(ctx context.Context, st store.Store, o xdsOptions) error {
-	var seed *configv1.DevConfig
-	if o.seed != "" {
-		cfg, err := config.Load(o.seed)
-		if err != nil {
-			return err
-		}
-		seed = cfg
-	}
+	seed := o.seed
+	seeded := false
 	_, changed, err := st.Update(ctx, func(s *desired.State) error {
 		if seed != nil && s.Version == 0 {
+			seeded = true
 			for _, b := range seed.GetBackends() {
 				if err := s.Put(b); err != nil {
 					return err
@@ -170,7 +189,11 @@ func seedStore(ctx context.Context, st store.Store, o xdsOptions) error {
 		return fmt.Errorf("seeding the desired state: %w", err)
 	}
 	if changed {
-		o.log.Info("seeded the desired state", "seed", o.seed, "extproc", o.extproc)
+		o.log.Info("seeded the desired state", "seed", o.seedName, "seeded", seeded, "extproc", o.extproc)
+	}
+	if seed != nil && !seeded {
+		o.log.Info("the store already has a desired state; the seed is not applied (change it through the admin API)",
+			"seed", o.seedName, "store", storeKind(o.storeDSN))
 	}
 	return nil
 }
