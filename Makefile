@@ -26,7 +26,7 @@ export STATICCHECK_VERSION := v0.8.2
 PKGS ?= ./...
 TEST_FLAGS ?= -race -count=1
 # Fuzzing: `make test` gives every target FUZZ_SMOKE_TIME, `make fuzz` FUZZTIME.
-FUZZ_SMOKE_TIME ?= 10s
+FUZZ_SMOKE_TIME ?= 5s
 FUZZTIME ?= 2m
 FUZZ ?= ^Fuzz
 FUZZ_PKGS ?= ./...
