@@ -10,7 +10,7 @@ import (
 )
 
 // outageOptions make the loop quick so the tests are.
-var outageOptions = ClientOptions{ProbeInterval: 20 * time.Millisecond, InvalidateTimeout: 200 * time.Millisecond}
+var outageOptions = ClientOptions{Timeout: DefaultTimeout, ProbeInterval: 20 * time.Millisecond, InvalidateTimeout: 200 * time.Millisecond}
 
 // opBound is the longest one request may take during an outage: the
 // invalidation budget of a write that meets a hung Redis before the probe
