@@ -7,6 +7,10 @@ import (
 	"github.com/prism-gw/prism/backends/ts/tstest"
 )
 
+func BenchmarkAppend1(b *testing.B) {
+	tstest.BenchAppend(b, openTemp(b, Options{}), 1)
+}
+
 func BenchmarkAppend100(b *testing.B) {
 	tstest.BenchAppend(b, openTemp(b, Options{}), 100)
 }
