@@ -28,7 +28,7 @@ type compose struct {
 	Volumes map[string]any `json:"volumes"`
 }
 
-// gencertsDir is where `go run ./envoy/certs/gencerts` writes by default;
+// gencertsDir is where `go run ./cmd/prism certs` writes by default;
 // compose mounts it, and it is not committed.
 const gencertsDir = "envoy/certs/dev"
 
@@ -98,7 +98,7 @@ func TestComposeAgreesWithTheBootstrap(t *testing.T) {
 				mounts[parts[1]] = rel
 			}
 			if rel == gencertsDir {
-				continue // written by gencerts before `docker compose up`
+				continue // written by prism certs before `docker compose up`
 			}
 			if _, err := os.Stat(filepath.Join("..", rel)); err != nil {
 				t.Errorf("service %s mounts %s, which does not exist: %v", name, src, err)
@@ -156,5 +156,35 @@ func TestComposeAgreesWithTheBootstrap(t *testing.T) {
 	}
 	if _, p := hostPort(t, flagValue(extprocSvc.Command, "grpc")); p != ep {
 		t.Errorf("extproc listens on %d, prism xds sends Envoy to %d", p, ep)
+	}
+}
+
+// TestComposeBuildsTheRootDockerfile checks that the image compose builds
+// comes from the Dockerfile at the root and that it builds the prism binary.
+func TestComposeBuildsTheRootDockerfile(t *testing.T) {
+	data, err := os.ReadFile("../compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Prism struct {
+			Build struct {
+				Context    string `json:"context"`
+				Dockerfile string `json:"dockerfile"`
+			} `json:"build"`
+		} `json:"x-prism"`
+	}
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Prism.Build.Context != "." || c.Prism.Build.Dockerfile == "" {
+		t.Fatalf("x-prism.build = %+v, want context . and a dockerfile", c.Prism.Build)
+	}
+	df, err := os.ReadFile("../" + c.Prism.Build.Dockerfile)
+	if err != nil {
+		t.Fatalf("compose builds %s: %v", c.Prism.Build.Dockerfile, err)
+	}
+	if !strings.Contains(string(df), "./cmd/prism") || !strings.Contains(string(df), `ENTRYPOINT ["/prism"]`) {
+		t.Fatalf("%s does not build ./cmd/prism into /prism", c.Prism.Build.Dockerfile)
 	}
 }
