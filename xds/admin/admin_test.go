@@ -214,7 +214,7 @@ func TestAdminRefusesBadInputAndKeepsState(t *testing.T) {
 		{"malformed JSON", "PUT", "/v1/admin/namespaces/x", `{"abstraction": `, 400, "INVALID_ARGUMENT", "namespace body"},
 		{"unknown field", "PUT", "/v1/admin/namespaces/x", `{"abstraction": "keyvalue", "backend": "lite", "colour": "red"}`, 400, "INVALID_ARGUMENT", "colour"},
 		{"empty body", "PUT", "/v1/admin/namespaces/x", ``, 400, "INVALID_ARGUMENT", "empty document"},
-		{"name not allowed", "PUT", "/v1/admin/namespaces/Orders", `{"abstraction": "keyvalue", "backend": "lite"}`, 400, "INVALID_ARGUMENT", "may only hold"},
+		{"name not allowed", "PUT", "/v1/admin/namespaces/Orders", `{"abstraction": "keyvalue", "backend": "lite"}`, 400, "INVALID_ARGUMENT", "not a DNS label"},
 		{"body names another", "PUT", "/v1/admin/namespaces/x", `{"namespace": "y", "abstraction": "keyvalue", "backend": "lite"}`, 400, "INVALID_ARGUMENT", `the body names namespace "y" but the path names "x"`},
 		{"missing backend", "PUT", "/v1/admin/namespaces/x", `{"abstraction": "keyvalue", "backend": "nope"}`, 400, "INVALID_ARGUMENT", `unknown backend "nope"`},
 		{"backend cannot serve", "PUT", "/v1/admin/namespaces/x", `{"abstraction": "keyvalue", "backend": "stream"}`, 400, "INVALID_ARGUMENT", "backend stream (nats) cannot serve keyvalue"},

@@ -45,7 +45,7 @@ func TestParseRejects(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"unknown field", "namespaces: [{namespace: a, abstraction: keyvalue, backend: b, colour: red}]", "colour"},
 		{"unknown backend", "backends: [{name: b, sqlite: {path: x}}]\nnamespaces: [{namespace: a, abstraction: keyvalue, backend: c}]", `unknown backend "c"`},
-		{"bad name", "backends: [{name: B, sqlite: {path: x}}]", "may only hold"},
+		{"bad name", "backends: [{name: B, sqlite: {path: x}}]", "not a DNS label"},
 		{"no abstraction", "backends: [{name: b, sqlite: {path: x}}]\nnamespaces: [{namespace: a, backend: b}]", "abstraction is required"},
 		{"duplicate namespace", "backends: [{name: b, sqlite: {path: x}}]\nnamespaces: [{namespace: a, abstraction: keyvalue, backend: b}, {namespace: a, abstraction: keyvalue, backend: b}]", "declared twice"},
 		{"bad enum", "namespaces: [{namespace: a, abstraction: blob}]", "BLOB"},
