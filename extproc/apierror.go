@@ -9,6 +9,7 @@ import (
 	"github.com/prism-gw/prism/backends/graph"
 	"github.com/prism-gw/prism/backends/kv"
 	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/extproc/pii"
 )
 
 // Stable error codes of the data API (API.md). Clients match on these, never
@@ -73,6 +74,14 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: inner.Status, Code: inner.Code, Message: fmt.Sprintf("op %d: %s", idx, inner.Message), Index: &idx}
 	}
 	switch {
+	case errors.Is(err, errAuditUnavailable):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "audit log unavailable; the access was not performed"}
+	case errors.Is(err, pii.ErrNotJSON), errors.Is(err, pii.ErrTooDeep):
+		return invalid("%s", err.Error())
+	case errors.Is(err, pii.ErrDenied):
+		return &apiError{Status: http.StatusForbidden, Code: CodePermissionDenied, Message: "access to a PII field denied by policy"}
+	case errors.Is(err, pii.ErrDecrypt), errors.Is(err, pii.ErrUnknownKey):
+		return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
 	case errors.Is(err, graph.ErrInvalid):
 		return invalid("%s", err.Error())
 	case errors.Is(err, graph.ErrNotFound):

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/prism-gw/prism/backends/kv"
+	"github.com/prism-gw/prism/extproc/pii"
+	"github.com/prism-gw/prism/policies"
 )
 
 // kvItem is an item as scan and _mget return it: JSON values embedded, other
@@ -49,14 +53,42 @@ type batchResult struct {
 	Versions []string `json:"versions"`
 }
 
-// runKV performs one KeyValue call on the namespace's store.
+// kvOperations names each KeyValue operation as the policy sees it.
+var kvOperations = [...]string{
+	kvGet:      policies.OpGet,
+	kvPut:      policies.OpPut,
+	kvDelete:   policies.OpDelete,
+	kvScan:     policies.OpScan,
+	kvMultiGet: policies.OpMultiGet,
+	kvBatch:    policies.OpBatch,
+}
+
+// runKV performs one KeyValue call on the namespace's store. On a namespace
+// with a policy it is decided first; on one with a PII schema, written values
+// are encrypted field by field before the store sees them and read values
+// get the policy's field actions.
 func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error) {
 	ns, store, k := c.ns.cfg.GetNamespace(), c.ns.kv, &c.kv
+	a, err := s.authorize(ctx, c, kvOperations[k.op], k.key)
+	if err != nil {
+		return nil, err
+	}
+	sch := c.ns.pii
 	switch k.op {
 	case kvGet:
 		it, err := store.Get(ctx, ns, k.key)
 		if err != nil {
 			return nil, err
+		}
+		if sch != nil {
+			v, touched, err := s.applyRead(ctx, c, a, it)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.auditAccess(ctx, c, a, touched); err != nil {
+				return nil, err
+			}
+			it.Value = v
 		}
 		r := &reply{status: http.StatusOK, body: it.Value}
 		r.header("content-type", it.ContentType)
@@ -75,6 +107,19 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		if op.Value == nil {
 			op.Value = []byte{}
 		}
+		if sch != nil {
+			if !isJSON(op.ContentType) {
+				return nil, invalid("namespace %s has a PII schema: values must be JSON (Content-Type: application/json)", ns)
+			}
+			enc, touched, err := sch.Encrypt(ctx, op.Key, op.Value)
+			if err != nil {
+				return nil, err
+			}
+			op.Value = enc
+			if err := s.auditAccess(ctx, c, a, touched); err != nil {
+				return nil, err
+			}
+		}
 		v, err := store.Put(ctx, ns, op)
 		if err != nil {
 			return nil, err
@@ -84,6 +129,9 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		return r, nil
 
 	case kvDelete:
+		if err := s.auditAccess(ctx, c, a, nil); err != nil {
+			return nil, err
+		}
 		if err := store.Delete(ctx, ns, k.key, k.cond); err != nil {
 			return nil, err
 		}
@@ -96,8 +144,12 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		if err != nil {
 			return nil, err
 		}
-		res := scanResult{Items: make([]kvItem, len(page.Items))}
-		for i, it := range page.Items {
+		items, err := s.applyReads(ctx, c, a, page.Items)
+		if err != nil {
+			return nil, err
+		}
+		res := scanResult{Items: make([]kvItem, len(items))}
+		for i, it := range items {
 			res.Items[i] = toKVItem(it)
 		}
 		if page.More && len(page.Items) > 0 {
@@ -112,6 +164,9 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		}
 		items, err := store.MultiGet(ctx, ns, keys)
 		if err != nil {
+			return nil, err
+		}
+		if items, err = s.applyReads(ctx, c, a, items); err != nil {
 			return nil, err
 		}
 		res := mgetResult{Items: make([]kvItem, 0, len(items)), Missing: []string{}}
@@ -133,6 +188,30 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		if e != nil {
 			return nil, e
 		}
+		if sch != nil {
+			var touched []string
+			seen := map[string]bool{}
+			for i := range ops {
+				if ops[i].Delete {
+					continue
+				}
+				p := &ops[i].Put
+				if !isJSON(p.ContentType) {
+					idx := i
+					return nil, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Index: &idx,
+						Message: fmt.Sprintf("op %d: namespace %s has a PII schema: values must be JSON (use value, not value_base64)", i, ns)}
+				}
+				enc, t, err := sch.Encrypt(ctx, p.Key, p.Value)
+				if err != nil {
+					return nil, &kv.OpError{Index: i, Err: err}
+				}
+				p.Value = enc
+				touched = mergeTouched(touched, seen, t)
+			}
+			if err := s.auditAccess(ctx, c, a, touched); err != nil {
+				return nil, err
+			}
+		}
 		versions, err := store.Batch(ctx, ns, ops)
 		if err != nil {
 			return nil, err
@@ -140,6 +219,45 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		return jsonReply(http.StatusOK, batchResult{Versions: versions}), nil
 	}
 	return nil, invalid("unsupported operation")
+}
+
+// applyRead carries out the policy's field actions on one stored item of a
+// namespace with a PII schema.
+func (s *Server) applyRead(ctx context.Context, c *call, a *access, it kv.Item) ([]byte, []string, error) {
+	if a == nil {
+		// A PII schema always comes with a policy; never return ciphertext
+		// or plaintext undecided.
+		return nil, nil, errors.New("extproc: PII namespace without a policy decision")
+	}
+	v, touched, err := c.ns.pii.Apply(ctx, it.Key, it.Value, a.piiActions())
+	if errors.Is(err, pii.ErrNotJSON) || errors.Is(err, pii.ErrTooDeep) {
+		// Writes refuse such values; one in the store predates the schema.
+		return nil, nil, fmt.Errorf("stored value of key %q: %v", it.Key, err) // 500, not the caller's fault
+	}
+	return v, touched, err
+}
+
+// applyReads is applyRead over a page of items, audited once for the request.
+func (s *Server) applyReads(ctx context.Context, c *call, a *access, items []kv.Item) ([]kv.Item, error) {
+	if c.ns.pii == nil {
+		return items, nil
+	}
+	out := make([]kv.Item, len(items))
+	var touched []string
+	seen := map[string]bool{}
+	for i, it := range items {
+		v, t, err := s.applyRead(ctx, c, a, it)
+		if err != nil {
+			return nil, err
+		}
+		it.Value = v
+		out[i] = it
+		touched = mergeTouched(touched, seen, t)
+	}
+	if err := s.auditAccess(ctx, c, a, touched); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func etag(version string) string { return `"` + version + `"` }

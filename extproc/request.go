@@ -26,6 +26,8 @@ type httpRequest struct {
 	// contentLength is -1 when the header is absent.
 	contentLength int64
 	requestID     string
+	// purpose is the x-prism-purpose header, given to the policy.
+	purpose string
 	// subject is the client identity (URI SAN of the peer certificate).
 	subject string
 	// endOfStream is set when the request has no body.
@@ -60,6 +62,8 @@ func newHTTPRequest(req *extprocv3.ProcessingRequest, hs *extprocv3.HttpHeaders)
 			r.ifMatch = headerValue(h)
 		case "if-none-match":
 			r.ifNoneMatch = headerValue(h)
+		case "x-prism-purpose":
+			r.purpose = headerValue(h)
 		case "x-request-id":
 			r.requestID = headerValue(h)
 		case "x-forwarded-client-cert":

@@ -21,6 +21,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/prism-gw/prism/backends/kv/cache"
+	"github.com/prism-gw/prism/extproc/audit"
+	"github.com/prism-gw/prism/extproc/pii"
+	"github.com/prism-gw/prism/policies"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
@@ -38,6 +41,16 @@ type Options struct {
 	// RetireAfter is how long a backend removed from the config stays open for
 	// requests already holding it (default 1 minute).
 	RetireAfter time.Duration
+	// Policy is the Rego policy (file name → source) deciding access and PII
+	// field actions; nil means policies.Default(). It is compiled once, by the
+	// first Apply with a namespace that needs it (PII schema or access lists).
+	Policy map[string]string
+	// Keyring holds the data keys of namespaces with a PII schema. Without
+	// it, Apply refuses such namespaces: PII is never stored in plaintext.
+	Keyring *pii.Keyring
+	// Audit is where PII accesses are recorded before they are answered.
+	// Without it, Apply refuses namespaces with a PII schema.
+	Audit audit.Log
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -49,6 +62,11 @@ type Server struct {
 	metrics     *Metrics
 	retireAfter time.Duration
 	state       atomic.Pointer[state]
+
+	policyModules map[string]string
+	keyring       *pii.Keyring
+	audit         audit.Log
+	engine        *policies.Engine // compiled on first need; guarded by applyMu
 
 	applyMu sync.Mutex // serialises Apply and Close
 	stores  map[storeKey]*openStore
@@ -66,6 +84,13 @@ func NewServer(opts Options) *Server {
 		retireAfter: opts.RetireAfter,
 		stores:      map[storeKey]*openStore{},
 		closing:     make(chan struct{}),
+
+		policyModules: opts.Policy,
+		keyring:       opts.Keyring,
+		audit:         opts.Audit,
+	}
+	if s.policyModules == nil {
+		s.policyModules = policies.Default()
 	}
 	if s.log == nil {
 		s.log = slog.Default()

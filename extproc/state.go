@@ -15,6 +15,8 @@ import (
 	"github.com/prism-gw/prism/backends/kv"
 	"github.com/prism-gw/prism/backends/kv/cache"
 	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/extproc/pii"
+	"github.com/prism-gw/prism/policies"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
@@ -33,6 +35,12 @@ type namespace struct {
 	graph    graph.Store
 	maxValue int64
 	timeout  time.Duration
+	// policy is set when requests are decided by the policy: the namespace
+	// has a PII schema or access lists. Open namespaces without PII skip it.
+	policy *policies.Engine
+	access policies.Access
+	fields []policies.Field // the PII schema as the policy sees it
+	pii    *pii.Schema      // nil without a PII schema
 }
 
 // state is one immutable generation of config. Requests read it through an
@@ -195,6 +203,9 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, ba
 		opened[key] = o
 	}
 	ns := &namespace{cfg: n, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout}
+	if err := s.preparePolicy(ctx, n, ns); err != nil {
+		return nil, err
+	}
 	if l := n.GetLimits(); l != nil {
 		if l.GetMaxValueBytes() > 0 {
 			ns.maxValue = int64(l.GetMaxValueBytes())

@@ -37,6 +37,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	metricsAddr := fs.String("metrics", "", "listen address of /metrics (Prometheus); empty: none")
 	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
+	piiF := addPIIFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,6 +57,11 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	o.resync = 30 * time.Second
 	o.log = log
+	keyring, auditLog, err := piiF.open(log)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close() // after srv.Close, deferred below
 
 	grpcLis, err := net.Listen("tcp", *grpcAddr)
 	if err != nil {
@@ -78,7 +84,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	cc, closeCache := openCache(*redisAddr, log)
 	defer closeCache()
 	reg := newRegistry()
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc, Metrics: reg})
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc, Metrics: reg, Keyring: keyring, Audit: auditLog})
 	defer srv.Close()
 	// The control plane is in this process: no cache file to start from.
 	client, err := newExtprocXDSClient(srv, xdsclient.Options{Addr: xdsLis.Addr().String(), NodeID: defaultNodeID(), Logger: log})

@@ -40,7 +40,9 @@ func startDevAdmin(t *testing.T, cfgPath string) (base, admin string, stop func(
 	done := make(chan error, 1)
 	go func() {
 		done <- runDev(ctx, []string{"--config", cfgPath, "--http", httpAddr, "--grpc", grpcAddr,
-			"--admin", adminAddr, "--xds", "127.0.0.1:0", "--store", store, "--log-level", "warn"}, io.Discard)
+			"--admin", adminAddr, "--xds", "127.0.0.1:0", "--store", store, "--log-level", "warn",
+			"--kek-file", filepath.Join(filepath.Dir(cfgPath), "kek"), "--keys-file", filepath.Join(filepath.Dir(cfgPath), "keys.json"),
+			"--audit-log", filepath.Join(filepath.Dir(cfgPath), "audit.log")}, io.Discard)
 	}()
 	base, admin = "http://"+httpAddr, "http://"+adminAddr
 	deadline := time.Now().Add(10 * time.Second)

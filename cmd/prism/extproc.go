@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 
@@ -29,6 +28,7 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	xdsAddr := fs.String("xds", "", "address (host:port) of prism xds; backends and namespaces then come from the control plane")
 	nodeID := fs.String("node-id", "", "with --xds: node id, unique per instance; default hostname-pid")
 	xdsCache := fs.String("xds-cache", ".prism/xds-cache.json", "with --xds: file keeping the last applied config, served at start while the control plane is unreachable; empty: none")
+	piiF := addPIIFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,14 +36,20 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *xdsAddr != "" && flagSet(fs, "config") {
+		return errors.New("--config and --xds are exclusive: with --xds the namespaces come from the control plane")
+	}
+	keyring, auditLog, err := piiF.open(log)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close() // after srv.Close, deferred below
+	popts := extproc.Options{Logger: log, Keyring: keyring, Audit: auditLog}
 	if *xdsAddr != "" {
-		if flagSet(fs, "config") {
-			return errors.New("--config and --xds are exclusive: with --xds the namespaces come from the control plane")
-		}
 		if *nodeID == "" {
 			*nodeID = defaultNodeID()
 		}
-		return runExtprocXDS(ctx, log, *grpcAddr, *redisAddr, xdsclient.Options{
+		return runExtprocXDS(ctx, popts, *grpcAddr, *redisAddr, xdsclient.Options{
 			Addr: *xdsAddr, NodeID: *nodeID, CachePath: *xdsCache, Logger: log,
 		})
 	}
@@ -56,7 +62,8 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cc, closeCache := openCache(*redisAddr, log)
 	defer closeCache()
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
+	popts.Cache = cc
+	srv := extproc.NewServer(popts)
 	defer srv.Close()
 	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
 		return err
@@ -73,10 +80,12 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 // takes traffic only once a config is in force — from the control plane,
 // or from the cache when the control plane is unreachable — because
 // answering before that would turn every request into a 404.
-func runExtprocXDS(ctx context.Context, log *slog.Logger, grpcAddr, redisAddr string, opts xdsclient.Options) error {
+func runExtprocXDS(ctx context.Context, popts extproc.Options, grpcAddr, redisAddr string, opts xdsclient.Options) error {
+	log := popts.Logger
 	cc, closeCache := openCache(redisAddr, log)
 	defer closeCache()
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc})
+	popts.Cache = cc
+	srv := extproc.NewServer(popts)
 	defer srv.Close()
 	client, err := newExtprocXDSClient(srv, opts)
 	if err != nil {

@@ -81,7 +81,9 @@ func (s *xdsStack) startExtproc() {
 	done := make(chan error, 1)
 	go func() {
 		done <- runExtproc(ctx, []string{"--grpc", grpcAddr, "--xds", s.xdsAddr, "--node-id", s.nodeID,
-			"--xds-cache", s.cache, "--log-level", "warn"}, io.Discard)
+			"--xds-cache", s.cache, "--log-level", "warn",
+			"--kek-file", filepath.Join(s.dir, "extproc", "kek"), "--keys-file", filepath.Join(s.dir, "extproc", "keys.json"),
+			"--audit-log", filepath.Join(s.dir, "extproc", "audit.log")}, io.Discard)
 	}()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if c, err := net.Dial("tcp", grpcAddr); err == nil {

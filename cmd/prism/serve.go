@@ -4,7 +4,9 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"flag"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -34,6 +36,8 @@ import (
 	_ "github.com/prism-gw/prism/backends/ts/sqlite"
 	"github.com/prism-gw/prism/envoy/devedge"
 	"github.com/prism-gw/prism/extproc"
+	"github.com/prism-gw/prism/extproc/audit"
+	"github.com/prism-gw/prism/extproc/pii"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 	"github.com/prism-gw/prism/xds/config"
 )
@@ -177,4 +181,42 @@ func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// piiFlags locate the PII keyring and the audit log.
+type piiFlags struct {
+	kekFile, keysFile, auditLog string
+}
+
+func addPIIFlags(set *flag.FlagSet) *piiFlags {
+	p := &piiFlags{}
+	set.StringVar(&p.kekFile, "kek-file", ".prism/kek", "key-encryption key wrapping the PII data keys (32 bytes, base64 or hex); created when missing")
+	set.StringVar(&p.keysFile, "keys-file", ".prism/keys.json", "keyring file holding the wrapped PII data keys")
+	set.StringVar(&p.auditLog, "audit-log", ".prism/audit.log", "append-only, hash-chained audit log of PII accesses")
+	return p
+}
+
+// open loads (or on first start creates) the KEK, and opens the keyring and
+// the audit log. The caller closes the log after the server.
+func (p *piiFlags) open(log *slog.Logger) (*pii.Keyring, *audit.FileLog, error) {
+	for _, path := range []string{p.kekFile, p.keysFile, p.auditLog} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, nil, err
+		}
+	}
+	if _, err := os.Stat(p.kekFile); errors.Is(err, iofs.ErrNotExist) {
+		if err := pii.CreateKEKFile(p.kekFile); err != nil && !errors.Is(err, iofs.ErrExist) {
+			return nil, nil, fmt.Errorf("--kek-file: %w", err)
+		}
+		log.Warn("created a new key-encryption key for PII; keep it safe, values encrypted under it are lost without it", "kek_file", p.kekFile)
+	}
+	kek, err := pii.LoadKEKFile(p.kekFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--kek-file: %w", err)
+	}
+	al, err := audit.OpenFile(p.auditLog)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--audit-log: %w", err)
+	}
+	return pii.NewKeyring(pii.NewFileKeyStore(p.keysFile), kek), al, nil
 }
