@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prism-gw/prism/backends/graph"
 	"github.com/prism-gw/prism/backends/graph/internal/result"
+	"github.com/prism-gw/prism/backends/internal/pgerr"
 )
 
 func init() {
@@ -329,32 +330,5 @@ func fail(ctx context.Context, op string, err error) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
 		return fmt.Errorf("%san endpoint of the edge: %w", prefix, graph.ErrNotFound)
 	}
-	ctxErr := ctx.Err()
-	switch {
-	case ctxErr != nil && !errors.Is(err, ctxErr):
-		// pgx reports a query cancelled by ctx as the server's
-		// query_canceled error; keep the cause visible to errors.Is.
-		return fmt.Errorf("%s%w: %w: %w", prefix, graph.ErrUnavailable, ctxErr, err)
-	case ctxErr != nil || unavailable(err):
-		return fmt.Errorf("%s%w: %w", prefix, graph.ErrUnavailable, err)
-	default:
-		return fmt.Errorf("%s%w", prefix, err)
-	}
-}
-
-// unavailable reports whether err is not a definite SQL error.
-func unavailable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return true
-	}
-	switch pgErr.Code[:2] {
-	case "08", // connection exception
-		"40", // transaction rollback: serialization failure, deadlock
-		"53", // insufficient resources
-		"57", // operator intervention: shutdown, query_canceled
-		"58": // system error: I/O
-		return true
-	}
-	return pgErr.Code == "55P03" // lock_not_available
+	return pgerr.Wrap(ctx, prefix, graph.ErrUnavailable, err)
 }

@@ -2,77 +2,20 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prism-gw/prism/backends/graph"
 	"github.com/prism-gw/prism/backends/graph/graphtest"
+	"github.com/prism-gw/prism/internal/pgtest"
 )
-
-// defaultDSN is the test server; PRISM_TEST_POSTGRES overrides it.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // testDSN returns a DSN whose search_path is a fresh schema, dropped when t
 // ends. An unreachable server fails the test unless PRISM_SKIP_POSTGRES=1.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("PRISM_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, withParam(t, dsn, "connect_timeout", "5"))
-	if err != nil {
-		if os.Getenv("PRISM_SKIP_POSTGRES") == "1" {
-			t.Skipf("Postgres unreachable and PRISM_SKIP_POSTGRES=1: %v", err)
-		}
-		t.Fatalf("Postgres unreachable (set PRISM_TEST_POSTGRES, or PRISM_SKIP_POSTGRES=1 to skip): %v", err)
-	}
-	defer admin.Close(context.Background())
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "prism_graphtest_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParam(t, dsn, "search_path", schema)
-}
-
-// withParam sets a connection parameter in a URL or keyword/value DSN.
-func withParam(t testing.TB, dsn, name, value string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("parse DSN: %v", err)
-		}
-		q := u.Query()
-		q.Set(name, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " " + name + "=" + value
+	return pgtest.Schema(t, "prism_graphtest_")
 }
 
 // openStore opens a store on dsn, closed when t ends.
@@ -180,8 +123,8 @@ func TestLoadAcrossChunks(t *testing.T) {
 // compare the two directly.
 func TestTraversalStaysFastOnGenericPlan(t *testing.T) {
 	dsn := testDSN(t)
-	custom := openStore(t, withParam(t, dsn, "plan_cache_mode", "force_custom_plan"))
-	generic := openStore(t, withParam(t, dsn, "plan_cache_mode", "force_generic_plan"))
+	custom := openStore(t, pgtest.WithParam(t, dsn, "plan_cache_mode", "force_custom_plan"))
+	generic := openStore(t, pgtest.WithParam(t, dsn, "plan_cache_mode", "force_generic_plan"))
 	ctx := context.Background()
 	g := graphtest.PowerLaw(8000, 4, 1)
 	if err := custom.Load(ctx, "ns", g.Nodes, g.Edges); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prism-gw/prism/backends/graph"
 	"github.com/prism-gw/prism/backends/graph/internal/result"
+	"github.com/prism-gw/prism/backends/internal/sqlitedb"
 	modsqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -52,27 +53,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := opts.validate(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", writerDSN(path, opts))
+	w, r, err := sqlitedb.Open(ctx, "sqlite graph", path, opts.common(), writerExtra, schemaSQL, fail)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite graph: open %s: %w", path, err)
+		return nil, err
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxIdleTime(0)
-	w.SetConnMaxLifetime(0)
-	// The schema must exist before the reader connections prepare their
-	// statements.
-	if _, err := w.ExecContext(ctx, schemaSQL); err != nil {
-		w.Close()
-		return nil, fail(ctx, "create schema in "+path, err)
-	}
-	r, err := sql.Open("sqlite", readerDSN(path, opts))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite graph: open %s: %w", path, err)
-	}
-	r.SetMaxOpenConns(opts.Readers)
-	r.SetMaxIdleConns(opts.Readers)
 	s := &Store{w: w, r: r}
 	if err := s.stmt.prepare(ctx, w, r); err != nil {
 		s.stmt.close()

@@ -2,79 +2,24 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prism-gw/prism/backends/kv"
 	"github.com/prism-gw/prism/backends/kv/kvtest"
+	"github.com/prism-gw/prism/internal/pgtest"
 )
-
-// defaultDSN is the test server; PRISM_TEST_POSTGRES overrides it.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // testDSN returns a DSN whose search_path is a fresh schema, dropped when t
 // ends. An unreachable server fails the test unless PRISM_SKIP_POSTGRES=1.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("PRISM_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, withParam(t, dsn, "connect_timeout", "5"))
-	if err != nil {
-		if os.Getenv("PRISM_SKIP_POSTGRES") == "1" {
-			t.Skipf("Postgres unreachable and PRISM_SKIP_POSTGRES=1: %v", err)
-		}
-		t.Fatalf("Postgres unreachable (set PRISM_TEST_POSTGRES, or PRISM_SKIP_POSTGRES=1 to skip): %v", err)
-	}
-	defer admin.Close(context.Background())
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "prism_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParam(t, dsn, "search_path", schema)
-}
-
-// withParam sets a connection parameter in a URL or keyword/value DSN.
-func withParam(t testing.TB, dsn, name, value string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("parse DSN: %v", err)
-		}
-		q := u.Query()
-		q.Set(name, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " " + name + "=" + value
+	return pgtest.Schema(t, "prism_test_")
 }
 
 // openStore opens a store on dsn, closed when t ends.
@@ -116,7 +61,7 @@ func TestTableIsInSearchPathSchema(t *testing.T) {
 }
 
 func TestMissingSchemaFailsClearly(t *testing.T) {
-	dsn := withParam(t, testDSN(t), "search_path", "prism_no_such_schema")
+	dsn := pgtest.WithParam(t, testDSN(t), "search_path", "prism_no_such_schema")
 	s, err := Open(context.Background(), dsn, Options{})
 	if err == nil {
 		s.Close()
@@ -143,12 +88,12 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 // the failures in between reported as kv.ErrUnavailable.
 func TestRecoversAfterConnectionsAreKilled(t *testing.T) {
 	app := "prism-kvtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	s := openStore(t, withParam(t, testDSN(t), "application_name", app), Options{})
+	s := openStore(t, pgtest.WithParam(t, testDSN(t), "application_name", app), Options{})
 	ctx := context.Background()
 	if _, err := s.Put(ctx, "ns", kv.PutOp{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, withParam(t, defaultOr(os.Getenv("PRISM_TEST_POSTGRES")), "connect_timeout", "5"))
+	admin, err := pgx.Connect(ctx, pgtest.WithParam(t, pgtest.ServerDSN(), "connect_timeout", "5"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +118,6 @@ func TestRecoversAfterConnectionsAreKilled(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func defaultOr(dsn string) string {
-	if dsn == "" {
-		return defaultDSN
-	}
-	return dsn
 }
 
 func TestVersionGrowsWhenClockIsBehind(t *testing.T) {

@@ -1,12 +1,9 @@
 package sqlite
 
 import (
-	"fmt"
-	"net/url"
-	"runtime"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prism-gw/prism/backends/internal/sqlitedb"
 )
 
 // Options tune a store. The zero value of each field selects its default.
@@ -28,40 +25,22 @@ type Options struct {
 	Readers int
 }
 
+// common returns the options every SQLite driver shares.
+func (o Options) common() sqlitedb.Options {
+	return sqlitedb.Options{Synchronous: o.Synchronous, BusyTimeout: o.BusyTimeout, Readers: o.Readers}
+}
+
 func (o Options) withDefaults() Options {
-	if o.Synchronous == "" {
-		o.Synchronous = "full"
-	}
-	o.Synchronous = strings.ToLower(o.Synchronous)
-	if o.BusyTimeout <= 0 {
-		o.BusyTimeout = 5 * time.Second
-	}
+	c := o.common().WithDefaults()
+	o.Synchronous, o.BusyTimeout, o.Readers = c.Synchronous, c.BusyTimeout, c.Readers
 	if o.SweepInterval == 0 {
 		o.SweepInterval = time.Minute
-	}
-	if o.Readers <= 0 {
-		o.Readers = max(4, runtime.GOMAXPROCS(0))
 	}
 	return o
 }
 
 func (o Options) validate(path string) error {
-	switch o.Synchronous {
-	case "off", "normal", "full", "extra":
-	default:
-		return fmt.Errorf("sqlite kv: synchronous %q: want off, normal, full or extra", o.Synchronous)
-	}
-	switch {
-	case path == "":
-		return fmt.Errorf("sqlite kv: empty database path")
-	case path == ":memory:" || strings.Contains(path, "mode=memory"):
-		// The writer and the readers are separate connections; each would
-		// get its own empty in-memory database.
-		return fmt.Errorf("sqlite kv: in-memory databases are not supported; use a file path")
-	case strings.ContainsRune(path, '?'):
-		return fmt.Errorf("sqlite kv: database path %q contains '?'", path)
-	}
-	return nil
+	return o.common().Validate("sqlite kv", path)
 }
 
 // ParseDSN splits a DSN of the form "path[?synchronous=normal&busy_timeout=5s&sweep_interval=1m&readers=8]"
@@ -69,56 +48,17 @@ func (o Options) validate(path string) error {
 // parameters are rejected so that a typo does not silently weaken
 // durability.
 func ParseDSN(dsn string) (string, Options, error) {
-	path, query, _ := strings.Cut(dsn, "?")
 	var o Options
-	params, err := url.ParseQuery(query)
-	if err != nil {
-		return "", o, fmt.Errorf("sqlite kv: DSN parameters: %w", err)
-	}
-	for name, values := range params {
-		v := values[len(values)-1]
+	path, c, err := sqlitedb.ParseDSN("sqlite kv", dsn, "synchronous, busy_timeout, sweep_interval, readers", func(name, v string) (bool, error) {
+		var err error
 		switch name {
-		case "synchronous":
-			o.Synchronous = v
-		case "busy_timeout":
-			o.BusyTimeout, err = time.ParseDuration(v)
 		case "sweep_interval":
 			o.SweepInterval, err = time.ParseDuration(v)
-		case "readers":
-			o.Readers, err = strconv.Atoi(v)
 		default:
-			return "", o, fmt.Errorf("sqlite kv: unknown DSN parameter %q (have synchronous, busy_timeout, sweep_interval, readers)", name)
+			return false, nil
 		}
-		if err != nil {
-			return "", o, fmt.Errorf("sqlite kv: DSN parameter %s: %w", name, err)
-		}
-	}
-	if path == "" {
-		return "", o, fmt.Errorf("sqlite kv: DSN %q has no database path", dsn)
-	}
-	return path, o, nil
-}
-
-// writerDSN configures the writer connection for modernc.org/sqlite: WAL so
-// readers never block it, IMMEDIATE transactions so a batch never has to
-// upgrade a read lock, and the requested durability.
-func writerDSN(path string, o Options) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
-	q.Set("_journal_mode", "WAL")
-	// Without a limit the WAL file keeps the size of its largest burst
-	// after each checkpoint.
-	q.Set("_pragma", "journal_size_limit(67108864)")
-	q.Set("_synchronous", o.Synchronous)
-	q.Set("_txlock", "immediate")
-	return path + "?" + q.Encode()
-}
-
-// readerDSN configures the read pool; query_only guards against a write
-// slipping onto a reader connection.
-func readerDSN(path string, o Options) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
-	q.Set("_query_only", "1")
-	return path + "?" + q.Encode()
+		return true, err
+	})
+	o.Synchronous, o.BusyTimeout, o.Readers = c.Synchronous, c.BusyTimeout, c.Readers
+	return path, o, err
 }

@@ -26,7 +26,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -34,8 +33,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prism-gw/prism/backends/internal/pgerr"
 	"github.com/prism-gw/prism/backends/ts"
 	"github.com/prism-gw/prism/backends/ts/internal/cursor"
 	"github.com/prism-gw/prism/backends/ts/internal/notify"
@@ -480,34 +479,7 @@ func fail(ctx context.Context, op string, err error) error {
 	if op != "" {
 		prefix += op + ": "
 	}
-	ctxErr := ctx.Err()
-	switch {
-	case ctxErr != nil && !errors.Is(err, ctxErr):
-		// pgx reports a query cancelled by ctx as the server's
-		// query_canceled error; keep the cause visible to errors.Is.
-		return fmt.Errorf("%s%w: %w: %w", prefix, ts.ErrUnavailable, ctxErr, err)
-	case ctxErr != nil || unavailable(err):
-		return fmt.Errorf("%s%w: %w", prefix, ts.ErrUnavailable, err)
-	default:
-		return fmt.Errorf("%s%w", prefix, err)
-	}
-}
-
-// unavailable reports whether err is not a definite SQL error.
-func unavailable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return true
-	}
-	switch pgErr.Code[:2] {
-	case "08", // connection exception
-		"40", // transaction rollback: serialization failure, deadlock
-		"53", // insufficient resources
-		"57", // operator intervention: shutdown, query_canceled
-		"58": // system error: I/O
-		return true
-	}
-	return pgErr.Code == "55P03" // lock_not_available
+	return pgerr.Wrap(ctx, prefix, ts.ErrUnavailable, err)
 }
 
 // sweepEvery deletes expired events every interval until ctx ends.

@@ -1,12 +1,9 @@
 package sqlite
 
 import (
-	"fmt"
-	"net/url"
-	"runtime"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prism-gw/prism/backends/internal/sqlitedb"
 )
 
 // Options tune a store. The zero value of each field selects its default.
@@ -32,17 +29,14 @@ type Options struct {
 	SweepInterval time.Duration
 }
 
+// common returns the options every SQLite driver shares.
+func (o Options) common() sqlitedb.Options {
+	return sqlitedb.Options{Synchronous: o.Synchronous, BusyTimeout: o.BusyTimeout, Readers: o.Readers}
+}
+
 func (o Options) withDefaults() Options {
-	if o.Synchronous == "" {
-		o.Synchronous = "full"
-	}
-	o.Synchronous = strings.ToLower(o.Synchronous)
-	if o.BusyTimeout <= 0 {
-		o.BusyTimeout = 5 * time.Second
-	}
-	if o.Readers <= 0 {
-		o.Readers = max(4, runtime.GOMAXPROCS(0))
-	}
+	c := o.common().WithDefaults()
+	o.Synchronous, o.BusyTimeout, o.Readers = c.Synchronous, c.BusyTimeout, c.Readers
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
 	}
@@ -53,22 +47,7 @@ func (o Options) withDefaults() Options {
 }
 
 func (o Options) validate(path string) error {
-	switch o.Synchronous {
-	case "off", "normal", "full", "extra":
-	default:
-		return fmt.Errorf("sqlite ts: synchronous %q: want off, normal, full or extra", o.Synchronous)
-	}
-	switch {
-	case path == "":
-		return fmt.Errorf("sqlite ts: empty database path")
-	case path == ":memory:" || strings.Contains(path, "mode=memory"):
-		// The writer and the readers are separate connections; each would
-		// get its own empty in-memory database.
-		return fmt.Errorf("sqlite ts: in-memory databases are not supported; use a file path")
-	case strings.ContainsRune(path, '?'):
-		return fmt.Errorf("sqlite ts: database path %q contains '?'", path)
-	}
-	return nil
+	return o.common().Validate("sqlite ts", path)
 }
 
 // ParseDSN splits a DSN of the form
@@ -77,58 +56,19 @@ func (o Options) validate(path string) error {
 // parameters are rejected so that a typo does not silently weaken
 // durability.
 func ParseDSN(dsn string) (string, Options, error) {
-	path, query, _ := strings.Cut(dsn, "?")
 	var o Options
-	params, err := url.ParseQuery(query)
-	if err != nil {
-		return "", o, fmt.Errorf("sqlite ts: DSN parameters: %w", err)
-	}
-	for name, values := range params {
-		v := values[len(values)-1]
+	path, c, err := sqlitedb.ParseDSN("sqlite ts", dsn, "synchronous, busy_timeout, readers, poll_interval, sweep_interval", func(name, v string) (bool, error) {
+		var err error
 		switch name {
-		case "synchronous":
-			o.Synchronous = v
-		case "busy_timeout":
-			o.BusyTimeout, err = time.ParseDuration(v)
-		case "readers":
-			o.Readers, err = strconv.Atoi(v)
 		case "poll_interval":
 			o.PollInterval, err = time.ParseDuration(v)
 		case "sweep_interval":
 			o.SweepInterval, err = time.ParseDuration(v)
 		default:
-			return "", o, fmt.Errorf("sqlite ts: unknown DSN parameter %q (have synchronous, busy_timeout, readers, poll_interval, sweep_interval)", name)
+			return false, nil
 		}
-		if err != nil {
-			return "", o, fmt.Errorf("sqlite ts: DSN parameter %s: %w", name, err)
-		}
-	}
-	if path == "" {
-		return "", o, fmt.Errorf("sqlite ts: DSN %q has no database path", dsn)
-	}
-	return path, o, nil
-}
-
-// writerDSN configures the writer connection for modernc.org/sqlite: WAL so
-// readers never block it, IMMEDIATE transactions so an append never has to
-// upgrade a read lock, and the requested durability.
-func writerDSN(path string, o Options) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
-	q.Set("_journal_mode", "WAL")
-	// Without a limit the WAL file keeps the size of its largest burst
-	// after each checkpoint.
-	q.Set("_pragma", "journal_size_limit(67108864)")
-	q.Set("_synchronous", o.Synchronous)
-	q.Set("_txlock", "immediate")
-	return path + "?" + q.Encode()
-}
-
-// readerDSN configures the read pool; query_only guards against a write
-// slipping onto a reader connection.
-func readerDSN(path string, o Options) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
-	q.Set("_query_only", "1")
-	return path + "?" + q.Encode()
+		return true, err
+	})
+	o.Synchronous, o.BusyTimeout, o.Readers = c.Synchronous, c.BusyTimeout, c.Readers
+	return path, o, err
 }
