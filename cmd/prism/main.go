@@ -20,6 +20,8 @@ Usage:
   prism dev      [flags]   run everything in one process: dev edge, ext_proc, control plane, SQLite
   prism extproc  [flags]   run the ext_proc gRPC server for Envoy
   prism xds      [flags]   run the control plane: ADS for Envoy and extproc, admin HTTP API
+  prism policy test DIR    compile a Rego policy directory and run its unit tests ("-": built-in)
+  prism audit verify [FILE] check the hash chain of an audit log (default .prism/audit.log)
   prism certs    [flags]   write dev certificates: a CA, Envoy's server cert, SPIFFE client certs
 
 Run "prism COMMAND -h" for the flags of a command.
@@ -48,6 +50,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runExtproc(ctx, args[1:], stderr)
 	case "xds":
 		return runXDS(ctx, args[1:], stderr)
+	case "policy":
+		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "certs":
 		return runCerts(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
