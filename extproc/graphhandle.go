@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/prism-gw/prism/backends/graph"
+	"github.com/prism-gw/prism/policies"
 )
 
 type edgesResult struct {
@@ -25,16 +26,46 @@ func toEdgesJSON(edges []graph.Edge) []edgeJSON {
 	return out
 }
 
-// runGraph performs one Graph call on the namespace's store.
+// graphOperations names each Graph operation as the policy sees it.
+var graphOperations = [...]string{
+	graphPutNode:    policies.OpPutNode,
+	graphGetNode:    policies.OpGetNode,
+	graphDeleteNode: policies.OpDeleteNode,
+	graphPutEdge:    policies.OpPutEdge,
+	graphDeleteEdge: policies.OpDeleteEdge,
+	graphEdges:      policies.OpGetEdges,
+	graphTraverse:   policies.OpTraverse,
+}
+
+// runGraph performs one Graph call on the namespace's store. On a namespace
+// with a policy it is decided first; on one with a PII schema, node props are
+// encrypted (bound to the node id) before the store sees them and read nodes
+// get the policy's field actions. Edge props are not classified.
 func (s *Server) runGraph(ctx context.Context, c *call, body []byte) (*reply, error) {
 	ns, store, g := c.ns.cfg.GetNamespace(), c.ns.graph, &c.graph
+	key := g.id
+	if g.op == graphDeleteEdge {
+		key = g.edgeKey.From
+	}
+	a, err := s.authorize(ctx, c, graphOperations[g.op], key)
+	if err != nil {
+		return nil, err
+	}
 	switch g.op {
 	case graphPutNode:
 		n, e := decodeNode(g.id, body)
 		if e != nil {
 			return nil, e
 		}
-		if err := store.PutNode(ctx, ns, n); err != nil {
+		stored := n
+		var touched []string
+		if stored.Props, touched, err = c.sealDoc(ctx, n.ID, n.Props, nil, map[string]bool{}); err != nil {
+			return nil, err
+		}
+		if err := s.auditAccess(ctx, c, a, touched); err != nil {
+			return nil, err
+		}
+		if err := store.PutNode(ctx, ns, stored); err != nil {
 			return nil, err
 		}
 		return jsonReply(http.StatusOK, nodeJSON{ID: n.ID, Label: n.Label, Props: n.Props}), nil
@@ -43,8 +74,18 @@ func (s *Server) runGraph(ctx context.Context, c *call, body []byte) (*reply, er
 		if err != nil {
 			return nil, err
 		}
+		var touched []string
+		if n.Props, touched, err = c.openDoc(ctx, a, n.ID, n.Props, nil, map[string]bool{}); err != nil {
+			return nil, err
+		}
+		if err := s.auditAccess(ctx, c, a, touched); err != nil {
+			return nil, err
+		}
 		return jsonReply(http.StatusOK, nodeJSON{ID: n.ID, Label: n.Label, Props: n.Props}), nil
 	case graphDeleteNode:
+		if err := s.auditAccess(ctx, c, a, nil); err != nil {
+			return nil, err
+		}
 		if err := store.DeleteNode(ctx, ns, g.id); err != nil {
 			return nil, err
 		}
@@ -54,11 +95,17 @@ func (s *Server) runGraph(ctx context.Context, c *call, body []byte) (*reply, er
 		if e != nil {
 			return nil, e
 		}
+		if err := s.auditAccess(ctx, c, a, nil); err != nil {
+			return nil, err
+		}
 		if err := store.PutEdge(ctx, ns, ed); err != nil {
 			return nil, err
 		}
 		return jsonReply(http.StatusOK, edgeJSON(ed)), nil
 	case graphDeleteEdge:
+		if err := s.auditAccess(ctx, c, a, nil); err != nil {
+			return nil, err
+		}
 		if err := store.DeleteEdge(ctx, ns, g.edgeKey.From, g.edgeKey.To, g.edgeKey.Label); err != nil {
 			return nil, err
 		}
@@ -66,6 +113,9 @@ func (s *Server) runGraph(ctx context.Context, c *call, body []byte) (*reply, er
 	case graphEdges:
 		edges, err := store.Edges(ctx, ns, g.id, g.direction, g.label)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.auditAccess(ctx, c, a, nil); err != nil {
 			return nil, err
 		}
 		return jsonReply(http.StatusOK, edgesResult{Edges: toEdgesJSON(edges)}), nil
@@ -79,9 +129,18 @@ func (s *Server) runGraph(ctx context.Context, c *call, body []byte) (*reply, er
 			return nil, err
 		}
 		res := traverseResult{Nodes: make([]nodeJSON, len(tr.Nodes)), Edges: toEdgesJSON(tr.Edges), Truncated: tr.Truncated}
+		var touched []string
+		seen := map[string]bool{}
 		for i, v := range tr.Nodes {
+			props := v.Props
+			if props, touched, err = c.openDoc(ctx, a, v.ID, props, touched, seen); err != nil {
+				return nil, err
+			}
 			d := v.Depth
-			res.Nodes[i] = nodeJSON{ID: v.ID, Label: v.Label, Props: v.Props, Depth: &d}
+			res.Nodes[i] = nodeJSON{ID: v.ID, Label: v.Label, Props: props, Depth: &d}
+		}
+		if err := s.auditAccess(ctx, c, a, touched); err != nil {
+			return nil, err
 		}
 		return jsonReply(http.StatusOK, res), nil
 	}

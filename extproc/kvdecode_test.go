@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prism-gw/prism/backends/kv"
+	"github.com/prism-gw/prism/xds/model"
 )
 
 func TestDecodeKVRequests(t *testing.T) {
@@ -211,4 +212,12 @@ func newTestRequest(method, path string) httpRequest {
 		r.path, r.rawQuery = path[:i], path[i+1:]
 	}
 	return r
+}
+
+// TestMaxMessageTimeoutMatchesTheListener keeps extproc's cap on
+// override_message_timeout equal to what the generated listener allows.
+func TestMaxMessageTimeoutMatchesTheListener(t *testing.T) {
+	if maxMessageTimeout != model.MaxMessageTimeout {
+		t.Fatalf("extproc caps overrides at %v, the listener allows %v", maxMessageTimeout, model.MaxMessageTimeout)
+	}
 }

@@ -27,12 +27,15 @@ func (s *Server) preparePolicy(ctx context.Context, n *configv1.Namespace, ns *n
 	if len(fields) == 0 && !hasAccess {
 		return nil
 	}
-	if n.GetAbstraction() != configv1.Abstraction_KEYVALUE {
+	switch n.GetAbstraction() {
+	case configv1.Abstraction_KEYVALUE, configv1.Abstraction_TIMESERIES, configv1.Abstraction_GRAPH:
+		// Each encrypts its PII (KV values, event data, node props).
+	default:
 		if len(fields) > 0 {
-			// Fail closed: these paths would store PII in plaintext.
-			return fmt.Errorf("namespace %s: a PII schema is supported on keyvalue namespaces only so far", name)
+			// Fail closed: such a path would store PII in plaintext.
+			return fmt.Errorf("namespace %s: a PII schema is not supported on %s namespaces", name, n.GetAbstraction())
 		}
-		return nil // access lists of other abstractions: Envoy's RBAC only, for now
+		return nil
 	}
 	if len(fields) > 0 {
 		if s.keyring == nil {
@@ -193,4 +196,40 @@ func mergeTouched(dst []string, seen map[string]bool, paths []string) []string {
 		}
 	}
 	return dst
+}
+
+// sealDoc encrypts the PII fields of one JSON document (a TimeSeries event's
+// data, a node's props) bound to its record key (series, node id). Empty
+// documents stay empty.
+func (c *call) sealDoc(ctx context.Context, key string, doc []byte, touched []string, seen map[string]bool) ([]byte, []string, error) {
+	if c.ns.pii == nil || len(doc) == 0 {
+		return doc, touched, nil
+	}
+	enc, t, err := c.ns.pii.Encrypt(ctx, key, doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return enc, mergeTouched(touched, seen, t), nil
+}
+
+// openDoc carries out the policy's field actions on one stored JSON document
+// of a namespace with a PII schema, bound to its record key.
+func (c *call) openDoc(ctx context.Context, a *access, key string, doc []byte, touched []string, seen map[string]bool) ([]byte, []string, error) {
+	if c.ns.pii == nil || len(doc) == 0 {
+		return doc, touched, nil
+	}
+	if a == nil {
+		// A PII schema always comes with a policy; never return ciphertext
+		// or plaintext undecided.
+		return nil, nil, errors.New("extproc: PII namespace without a policy decision")
+	}
+	out, t, err := c.ns.pii.Apply(ctx, key, doc, a.piiActions())
+	if errors.Is(err, pii.ErrNotJSON) || errors.Is(err, pii.ErrTooDeep) {
+		// Writes refuse such values; one in the store predates the schema.
+		return nil, nil, fmt.Errorf("stored document of %q: %v", key, err) // 500, not the caller's fault
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, mergeTouched(touched, seen, t), nil
 }

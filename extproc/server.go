@@ -166,7 +166,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 				if w := c.wait(); w > 0 {
 					// Envoy's message_timeout (200 ms by default) would end a
 					// long poll; ask for the wait plus the request timeout.
-					if err := stream.Send(overrideTimeout(w + c.ns.timeout)); err != nil {
+					if err := stream.Send(overrideTimeout(min(w+c.ns.timeout, maxMessageTimeout))); err != nil {
 						return err
 					}
 				}
@@ -211,6 +211,11 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		}
 	}
 }
+
+// maxMessageTimeout is the filter's max_message_timeout in the listener
+// prism xds generates (xds/model.MaxMessageTimeout); Envoy ignores a larger
+// override, which would leave the long poll to the default message timeout.
+const maxMessageTimeout = 35 * time.Second
 
 // overrideTimeout asks Envoy to wait longer for the next answer; it must stay
 // within the filter's max_message_timeout.

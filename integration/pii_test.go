@@ -68,6 +68,20 @@ func startPIIStack(t *testing.T) *piiStack {
 			Access: &configv1.Access{Owners: []string{piiOwner}, Readers: []string{piiReader}},
 		},
 		kvNamespace("plain", "db", 0),
+		{
+			Namespace: "signups", Abstraction: configv1.Abstraction_TIMESERIES, Backend: "db",
+			Schema: &configv1.Schema{Pii: []*configv1.PiiField{
+				{Path: "email", Class: configv1.PiiClass_EMAIL},
+			}},
+			Access: &configv1.Access{Owners: []string{piiOwner}, Readers: []string{piiReader}},
+		},
+		{
+			Namespace: "people", Abstraction: configv1.Abstraction_GRAPH, Backend: "db",
+			Schema: &configv1.Schema{Pii: []*configv1.PiiField{
+				{Path: "email", Class: configv1.PiiClass_EMAIL},
+			}},
+			Access: &configv1.Access{Owners: []string{piiOwner}, Readers: []string{piiReader}},
+		},
 	}
 	if err := srv.Apply(context.Background(), backends, namespaces); err != nil {
 		t.Fatalf("applying config: %v", err)
@@ -283,4 +297,156 @@ func TestPIIPolicyKV(t *testing.T) {
 	if n != len(bytes.Split(bytes.TrimSpace(raw), []byte("\n"))) {
 		t.Errorf("verified %d records", n)
 	}
+}
+
+// wantStatus fails the test unless ir has the status.
+func wantStatus(t *testing.T, ir *extprocv3.ImmediateResponse, status int, what string) {
+	t.Helper()
+	if got := int(ir.GetStatus().GetCode()); got != status {
+		t.Fatalf("%s: status %d, want %d: %s", what, got, status, ir.GetBody())
+	}
+}
+
+// noPlaintextOnDisk fails the test if a file of the SQLite database holds s.
+func noPlaintextOnDisk(t *testing.T, dbPath, s string) {
+	t.Helper()
+	files, _ := filepath.Glob(dbPath + "*")
+	if len(files) == 0 {
+		t.Fatalf("no database files at %s", dbPath)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte(s)) {
+			t.Fatalf("%s holds a plaintext email", f)
+		}
+	}
+}
+
+// auditHas fails the test unless the audit log verifies and holds a record
+// "operation subject decision" of namespace ns for each of want.
+func auditHas(t *testing.T, path, ns string, want ...string) {
+	t.Helper()
+	if n, err := audit.VerifyFile(context.Background(), path); err != nil {
+		t.Fatalf("audit verify after %d records: %v", n, err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("@example.")) {
+		t.Fatal("audit log holds a PII value")
+	}
+	count := map[string]int{}
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var r audit.Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if r.Namespace == ns {
+			count[r.Operation+" "+r.Subject+" "+r.Decision]++
+		}
+	}
+	for _, k := range want {
+		if count[k] == 0 {
+			t.Errorf("no audit record %q; have %v", k, count)
+		}
+	}
+}
+
+func TestPIIPolicyTimeSeries(t *testing.T) {
+	st := startPIIStack(t)
+	c := st.client
+	const events = `{"events":[{"series":"user:1","id":"e1","time":"2026-01-02T03:04:05Z","data":{"email":"jane@example.com","plan":"pro"}},` +
+		`{"series":"user:1","id":"e2","time":"2026-01-02T03:04:06Z"}]}`
+	// A tail cursor from before the append: a tail without one starts at the end.
+	ir := subjectCall(t, c, piiReader, "GET", "/v1/ts/signups/tail?series=user:1&wait=0s", "")
+	wantStatus(t, ir, 200, "reader first tail")
+	var first struct {
+		NextCursor string `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(ir.GetBody(), &first); err != nil || first.NextCursor == "" {
+		t.Fatalf("reader first tail: %s (%v)", ir.GetBody(), err)
+	}
+	wantStatus(t, subjectCall(t, c, piiOwner, "POST", "/v1/ts/signups/events", events), 200, "owner append")
+	wantStatus(t, subjectCall(t, c, piiReader, "POST", "/v1/ts/signups/events", events), 403, "reader append")
+
+	ir = subjectCall(t, c, piiOwner, "GET", "/v1/ts/signups/events?series=user:1", "")
+	wantStatus(t, ir, 200, "owner query")
+	if !bytes.Contains(ir.GetBody(), []byte(`"jane@example.com"`)) {
+		t.Fatalf("owner query: %s", ir.GetBody())
+	}
+	for _, path := range []string{"/v1/ts/signups/events?series=user:1", "/v1/ts/signups/tail?series=user:1&wait=0s&after=" + first.NextCursor} {
+		ir = subjectCall(t, c, piiReader, "GET", path, "")
+		wantStatus(t, ir, 200, "reader "+path)
+		var res struct {
+			Events []struct {
+				Data map[string]any `json:"data"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(ir.GetBody(), &res); err != nil || len(res.Events) != 2 ||
+			res.Events[0].Data["email"] != "j***@example.com" || res.Events[0].Data["plan"] != "pro" || res.Events[1].Data != nil {
+			t.Fatalf("reader %s: %s (%v), want the email masked", path, ir.GetBody(), err)
+		}
+		ir = subjectCall(t, c, piiStranger, "GET", path, "")
+		wantStatus(t, ir, 403, "stranger "+path)
+	}
+
+	noPlaintextOnDisk(t, st.dbPath, "jane@example.com")
+	auditHas(t, st.auditLog, "signups",
+		"append "+piiOwner+" email=plain",
+		"append "+piiReader+" deny",
+		"query "+piiOwner+" email=plain",
+		"query "+piiReader+" email=mask",
+		"tail "+piiReader+" email=mask",
+		"query "+piiStranger+" deny",
+	)
+}
+
+func TestPIIPolicyGraph(t *testing.T) {
+	st := startPIIStack(t)
+	c := st.client
+	wantStatus(t, subjectCall(t, c, piiOwner, "PUT", "/v1/graph/people/nodes/u-1",
+		`{"label":"user","props":{"email":"jane@example.com","name":"Jane"}}`), 200, "owner put node")
+	wantStatus(t, subjectCall(t, c, piiOwner, "PUT", "/v1/graph/people/nodes/u-2",
+		`{"label":"user","props":{"email":"max@example.org","name":"Max"}}`), 200, "owner put node 2")
+	wantStatus(t, subjectCall(t, c, piiOwner, "PUT", "/v1/graph/people/edges",
+		`{"from":"u-1","to":"u-2","label":"follows","props":{"since":2024}}`), 200, "owner put edge")
+	wantStatus(t, subjectCall(t, c, piiReader, "PUT", "/v1/graph/people/nodes/u-1",
+		`{"label":"user","props":{"email":"evil@example.com"}}`), 403, "reader put node")
+
+	ir := subjectCall(t, c, piiOwner, "GET", "/v1/graph/people/nodes/u-1", "")
+	wantStatus(t, ir, 200, "owner get node")
+	if !bytes.Contains(ir.GetBody(), []byte(`"jane@example.com"`)) {
+		t.Fatalf("owner get node: %s", ir.GetBody())
+	}
+	ir = subjectCall(t, c, piiReader, "GET", "/v1/graph/people/nodes/u-1", "")
+	wantStatus(t, ir, 200, "reader get node")
+	var node struct {
+		Props map[string]any `json:"props"`
+	}
+	if err := json.Unmarshal(ir.GetBody(), &node); err != nil || node.Props["email"] != "j***@example.com" || node.Props["name"] != "Jane" {
+		t.Fatalf("reader get node: %s (%v), want the email masked", ir.GetBody(), err)
+	}
+	ir = subjectCall(t, c, piiReader, "POST", "/v1/graph/people/traverse", `{"start":"u-1","max_depth":1}`)
+	wantStatus(t, ir, 200, "reader traverse")
+	if bytes.Contains(ir.GetBody(), []byte("jane@")) || bytes.Contains(ir.GetBody(), []byte("max@")) ||
+		!bytes.Contains(ir.GetBody(), []byte("m***@example.org")) || !bytes.Contains(ir.GetBody(), []byte(`"since":2024`)) {
+		t.Fatalf("reader traverse: %s", ir.GetBody())
+	}
+	wantStatus(t, subjectCall(t, c, piiStranger, "GET", "/v1/graph/people/nodes/u-1", ""), 403, "stranger get node")
+	wantStatus(t, subjectCall(t, c, piiStranger, "POST", "/v1/graph/people/traverse", `{"start":"u-1"}`), 403, "stranger traverse")
+
+	noPlaintextOnDisk(t, st.dbPath, "jane@example.com")
+	noPlaintextOnDisk(t, st.dbPath, "max@example.org")
+	auditHas(t, st.auditLog, "people",
+		"put_node "+piiOwner+" email=plain",
+		"put_node "+piiReader+" deny",
+		"get_node "+piiOwner+" email=plain",
+		"get_node "+piiReader+" email=mask",
+		"traverse "+piiReader+" email=mask",
+		"get_node "+piiStranger+" deny",
+	)
 }
