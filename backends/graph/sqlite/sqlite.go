@@ -310,37 +310,11 @@ func fail(ctx context.Context, op string, err error) error {
 	if op != "" {
 		prefix = "sqlite graph: " + op + ": "
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		// SQLite reports an interrupted statement as SQLITE_INTERRUPT; keep
-		// the cause visible to errors.Is.
-		return fmt.Errorf("%s%w: %w: %w", prefix, graph.ErrUnavailable, ctxErr, err)
-	}
-	if unavailable(err) {
-		return fmt.Errorf("%s%w: %w", prefix, graph.ErrUnavailable, err)
-	}
+	// A foreign key failure is never transient; it means a missing node,
+	// unless the context ended meanwhile.
 	var e *modsqlite.Error
-	if errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+	if ctx.Err() == nil && errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 		return fmt.Errorf("%san endpoint of the edge: %w: %w", prefix, graph.ErrNotFound, err)
 	}
-	return fmt.Errorf("%s%w", prefix, err)
-}
-
-// unavailable reports whether err means the operation could not be carried
-// out now but may succeed when retried.
-func unavailable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, sql.ErrConnDone) {
-		return true
-	}
-	var e *modsqlite.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Code() & 0xff { // primary result code
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR,
-		sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL,
-		sqlite3.SQLITE_READONLY:
-		return true
-	}
-	return false
+	return sqlitedb.Wrap(ctx, prefix, graph.ErrUnavailable, err)
 }

@@ -19,8 +19,6 @@ import (
 	"github.com/prism-gw/prism/backends/internal/sqlitedb"
 	"github.com/prism-gw/prism/backends/kv"
 	"github.com/prism-gw/prism/backends/kv/internal/kvsql"
-	modsqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 func init() {
@@ -348,35 +346,7 @@ func fail(ctx context.Context, op string, err error) error {
 	if op != "" {
 		prefix += op + ": "
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		// SQLite reports an interrupted statement as SQLITE_INTERRUPT; keep
-		// the cause visible to errors.Is.
-		return fmt.Errorf("%s%w: %w: %w", prefix, kv.ErrUnavailable, ctxErr, err)
-	}
-	if unavailable(err) {
-		return fmt.Errorf("%s%w: %w", prefix, kv.ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s%w", prefix, err)
-}
-
-// unavailable reports whether err means the operation could not be carried
-// out now but may succeed when retried.
-func unavailable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, sql.ErrConnDone) {
-		return true
-	}
-	var e *modsqlite.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Code() & 0xff { // primary result code
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR,
-		sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL,
-		sqlite3.SQLITE_READONLY:
-		return true
-	}
-	return false
+	return sqlitedb.Wrap(ctx, prefix, kv.ErrUnavailable, err)
 }
 
 // sweepEvery deletes expired rows every interval until ctx ends. Expired
