@@ -520,15 +520,9 @@ func (s *Store) Query(ctx context.Context, ns string, q ts.QueryArgs) (ts.Page, 
 		return ts.Page{}, fmt.Errorf("kafka ts: query: %w", err)
 	}
 	tag := cursor.TagOf(ns, q.Series)
-	kind := cursor.QueryKind(q.Desc)
-	lq := logscan.Query{Start: q.Start, End: q.End, Desc: q.Desc, Limit: ts.PageLimit(q.Limit),
-		Window: sp.window + logscan.Slack, Now: time.Now()}
-	if q.Cursor != "" {
-		f, err := cursor.Decode(q.Cursor, cursor.Kafka, kind, tag, 2)
-		if err != nil {
-			return ts.Page{}, fmt.Errorf("kafka ts: query: %w", err)
-		}
-		lq.After = &logscan.Key{T: f[0], Pos: f[1]}
+	lq, err := logscan.QueryOf(q, cursor.Kafka, tag, sp.window, time.Now())
+	if err != nil {
+		return ts.Page{}, fmt.Errorf("kafka ts: query: %w", err)
 	}
 	src, err := s.newSource(ctx, sp, q.Series)
 	if err != nil {
@@ -538,16 +532,7 @@ func (s *Store) Query(ctx context.Context, ns string, q ts.QueryArgs) (ts.Page, 
 	if err != nil {
 		return ts.Page{}, fail(ctx, "query", err)
 	}
-	page := ts.Page{Events: make([]ts.Event, len(recs))}
-	for i, r := range recs {
-		page.Events[i] = r.Event
-		page.Events[i].Cursor = cursor.Encode(cursor.Kafka, cursor.Tail, tag, int64(src.p), r.Pos)
-	}
-	if more {
-		last := recs[len(recs)-1]
-		page.NextCursor = cursor.Encode(cursor.Kafka, kind, tag, last.Event.Time.UnixNano(), last.Pos)
-	}
-	return page, nil
+	return logscan.PageOf(recs, more, cursor.Kafka, q.Desc, tag, func(r logscan.Record) []int64 { return []int64{int64(src.p), r.Pos} }), nil
 }
 
 // Tail returns the events appended after t.After, waiting up to t.Wait.
