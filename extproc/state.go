@@ -128,9 +128,10 @@ func contains(list []string, s string) bool {
 
 // Apply validates a new config, opens the backends it needs and makes it the
 // config in force. On any error the config in force stays as it was.
-func (s *Server) Apply(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error {
+func (s *Server) Apply(ctx context.Context, cfg *configv1.DevConfig) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	backends, namespaces := cfg.GetBackends(), cfg.GetNamespaces()
 
 	byName := make(map[string]*configv1.Backend, len(backends))
 	for _, b := range backends {

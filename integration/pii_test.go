@@ -83,7 +83,7 @@ func startPIIStack(t *testing.T) *piiStack {
 			Access: &configv1.Access{Owners: []string{piiOwner}, Readers: []string{piiReader}},
 		},
 	}
-	if err := srv.Apply(context.Background(), backends, namespaces); err != nil {
+	if err := srv.Apply(context.Background(), &configv1.DevConfig{Backends: backends, Namespaces: namespaces}); err != nil {
 		t.Fatalf("applying config: %v", err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

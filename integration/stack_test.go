@@ -61,7 +61,7 @@ func startStackWith(t testing.TB, opts stackOptions, backends []*configv1.Backen
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: opts.cache, Metrics: opts.metrics})
-	if err := srv.Apply(context.Background(), backends, namespaces); err != nil {
+	if err := srv.Apply(context.Background(), &configv1.DevConfig{Backends: backends, Namespaces: namespaces}); err != nil {
 		t.Fatalf("applying config: %v", err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -65,7 +65,7 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	popts.Cache = cc
 	srv := extproc.NewServer(popts)
 	defer srv.Close()
-	if err := srv.Apply(ctx, cfg.GetBackends(), cfg.GetNamespaces()); err != nil {
+	if err := srv.Apply(ctx, cfg); err != nil {
 		return err
 	}
 	lis, err := net.Listen("tcp", *grpcAddr)
@@ -114,11 +114,11 @@ func runExtprocXDS(ctx context.Context, popts extproc.Options, grpcAddr, redisAd
 // plane's backends and namespaces to srv, creating the SQLite directories
 // of the backends in use first.
 func newExtprocXDSClient(srv *extproc.Server, opts xdsclient.Options) (*xdsclient.Client, error) {
-	return xdsclient.New(xdsclient.ApplierFunc(func(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error {
-		if err := prepareSQLiteDirs(&configv1.DevConfig{Backends: usedBackends(backends, namespaces)}); err != nil {
+	return xdsclient.New(xdsclient.ApplierFunc(func(ctx context.Context, cfg *configv1.DevConfig) error {
+		if err := prepareSQLiteDirs(&configv1.DevConfig{Backends: usedBackends(cfg.GetBackends(), cfg.GetNamespaces())}); err != nil {
 			return err
 		}
-		return srv.Apply(ctx, backends, namespaces)
+		return srv.Apply(ctx, cfg)
 	}), opts)
 }
 

@@ -36,15 +36,15 @@ import (
 // Applier installs a config atomically, or returns an error and keeps the
 // config in force. *extproc.Server is one.
 type Applier interface {
-	Apply(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error
+	Apply(ctx context.Context, cfg *configv1.DevConfig) error
 }
 
 // ApplierFunc adapts a function to an Applier.
-type ApplierFunc func(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error
+type ApplierFunc func(ctx context.Context, cfg *configv1.DevConfig) error
 
 // Apply implements Applier.
-func (f ApplierFunc) Apply(ctx context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error {
-	return f(ctx, backends, namespaces)
+func (f ApplierFunc) Apply(ctx context.Context, cfg *configv1.DevConfig) error {
+	return f(ctx, cfg)
 }
 
 // Options configure a Client. Addr and NodeID are required.
@@ -242,7 +242,7 @@ func (c *Client) tryCache(ctx context.Context) bool {
 	c.markReady()
 	c.log.Warn("the control plane is unreachable: serving the cached config until it answers",
 		"path", c.opts.CachePath, "saved_at", c.cacheInfo.SavedAt, "node", c.cacheInfo.Node,
-		"backends", len(cfg.backends), "namespaces", len(cfg.namespaces))
+		"backends", len(cfg.Backends), "namespaces", len(cfg.Namespaces))
 	return true
 }
 
@@ -253,14 +253,14 @@ func (c *Client) markSynced() {
 	c.synced, c.fallback = true, nil
 	c.markReady()
 	c.log.Info("xds in sync with the control plane", "addr", c.opts.Addr, "node", c.opts.NodeID,
-		"backends", len(c.appliedCfg.backends), "namespaces", len(c.appliedCfg.namespaces), "held_out", c.appliedCfg.heldOut)
+		"backends", len(c.appliedCfg.Backends), "namespaces", len(c.appliedCfg.Namespaces), "held_out", c.appliedCfg.heldOut)
 }
 
 // apply runs the Applier within ApplyTimeout.
 func (c *Client) apply(ctx context.Context, cfg config) error {
 	actx, cancel := context.WithTimeout(ctx, c.opts.ApplyTimeout)
 	defer cancel()
-	return c.applier.Apply(actx, cfg.backends, cfg.namespaces)
+	return c.applier.Apply(actx, cfg.DevConfig)
 }
 
 // install makes s the set in force: the Applier runs when the config
@@ -282,7 +282,7 @@ func (c *Client) install(ctx context.Context, s set, attrs ...any) error {
 		return nil
 	}
 	c.log.Info("xds config applied", append(attrs,
-		"backends", len(cfg.backends), "namespaces", len(cfg.namespaces), "held_out", cfg.heldOut)...)
+		"backends", len(cfg.Backends), "namespaces", len(cfg.Namespaces), "held_out", cfg.heldOut)...)
 	if c.opts.CachePath != "" {
 		if err := saveCache(c.opts.CachePath, c.opts.NodeID, c.applied, time.Now()); err != nil {
 			c.log.Warn("could not write the xds cache; a restart without the control plane will not serve this config", "err", err)

@@ -161,7 +161,8 @@ type recorder struct {
 	fail  func(backends []*configv1.Backend, namespaces []*configv1.Namespace) error
 }
 
-func (r *recorder) Apply(_ context.Context, backends []*configv1.Backend, namespaces []*configv1.Namespace) error {
+func (r *recorder) Apply(_ context.Context, cfg *configv1.DevConfig) error {
+	backends, namespaces := cfg.GetBackends(), cfg.GetNamespaces()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {

@@ -100,22 +100,20 @@ func merge(cur map[string]entry, resp *discoveryv3.DeltaDiscoveryResponse) (map[
 
 // config is what the Applier gets, built from a set.
 type config struct {
-	backends   []*configv1.Backend
-	namespaces []*configv1.Namespace
+	*configv1.DevConfig
 	// heldOut names the namespaces left out because their backend has not
 	// arrived yet: a gap the server's ordering closes, not an error.
 	heldOut []string
 }
 
 // build makes the config of a set, sorted by name so that two builds of
-// the same set are equal. Policies and migrations are kept in the set (and
-// the cache) but are not part of what extproc applies yet.
+// the same set are equal.
 func build(s set) config {
-	var c config
+	c := config{DevConfig: &configv1.DevConfig{}}
 	have := make(map[string]bool, len(s[resource.BackendType]))
 	for _, name := range slices.Sorted(maps.Keys(s[resource.BackendType])) {
 		if b, ok := s[resource.BackendType][name].msg.(*configv1.Backend); ok {
-			c.backends = append(c.backends, b)
+			c.Backends = append(c.Backends, b)
 			have[b.GetName()] = true
 		}
 	}
@@ -128,13 +126,22 @@ func build(s set) config {
 			c.heldOut = append(c.heldOut, n.GetNamespace())
 			continue
 		}
-		c.namespaces = append(c.namespaces, n)
+		c.Namespaces = append(c.Namespaces, n)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s[resource.PolicyType])) {
+		if p, ok := s[resource.PolicyType][name].msg.(*configv1.Policy); ok {
+			c.Policies = append(c.Policies, p)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s[resource.MigrationType])) {
+		if m, ok := s[resource.MigrationType][name].msg.(*configv1.Migration); ok {
+			c.Migrations = append(c.Migrations, m)
+		}
 	}
 	return c
 }
 
 // equal reports whether c and o would apply the same config.
 func (c config) equal(o config) bool {
-	return slices.EqualFunc(c.backends, o.backends, func(a, b *configv1.Backend) bool { return proto.Equal(a, b) }) &&
-		slices.EqualFunc(c.namespaces, o.namespaces, func(a, b *configv1.Namespace) bool { return proto.Equal(a, b) })
+	return proto.Equal(c.DevConfig, o.DevConfig)
 }

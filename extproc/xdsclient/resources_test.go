@@ -13,10 +13,10 @@ import (
 )
 
 func names(c config) (backends, namespaces []string) {
-	for _, b := range c.backends {
+	for _, b := range c.Backends {
 		backends = append(backends, b.GetName())
 	}
-	for _, n := range c.namespaces {
+	for _, n := range c.Namespaces {
 		namespaces = append(namespaces, n.GetNamespace())
 	}
 	return backends, namespaces

@@ -486,8 +486,12 @@ type Namespace struct {
 	Schema              *Schema       `protobuf:"bytes,11,opt,name=schema,proto3" json:"schema,omitempty"`
 	Access              *Access       `protobuf:"bytes,12,opt,name=access,proto3" json:"access,omitempty"`
 	Limits              *Limits       `protobuf:"bytes,13,opt,name=limits,proto3" json:"limits,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// policy names the Policy resource that decides this namespace's requests;
+	// empty means "default" (the policy built into extproc until one named
+	// "default" is pushed).
+	Policy        string `protobuf:"bytes,14,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Namespace) Reset() {
@@ -609,6 +613,13 @@ func (x *Namespace) GetLimits() *Limits {
 		return x.Limits
 	}
 	return nil
+}
+
+func (x *Namespace) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
 }
 
 // Cache configures a read-through cache in front of a KV namespace.
@@ -919,7 +930,13 @@ type Migration struct {
 	// mismatch_threshold is the largest mismatch rate that allows promotion.
 	MismatchThreshold float64 `protobuf:"fixed64,6,opt,name=mismatch_threshold,json=mismatchThreshold,proto3" json:"mismatch_threshold,omitempty"`
 	// min_sample is the number of compared reads promotion requires.
-	MinSample     uint64 `protobuf:"varint,7,opt,name=min_sample,json=minSample,proto3" json:"min_sample,omitempty"`
+	MinSample uint64 `protobuf:"varint,7,opt,name=min_sample,json=minSample,proto3" json:"min_sample,omitempty"`
+	// id is set by the control plane when the migration starts; counters
+	// reported by extproc nodes belong to one id.
+	Id string `protobuf:"bytes,8,opt,name=id,proto3" json:"id,omitempty"`
+	// compare_epoch starts a new shadow-read comparison window (after a
+	// repair): counters of older epochs no longer count towards promotion.
+	CompareEpoch  uint64 `protobuf:"varint,9,opt,name=compare_epoch,json=compareEpoch,proto3" json:"compare_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1003,6 +1020,20 @@ func (x *Migration) GetMinSample() uint64 {
 	return 0
 }
 
+func (x *Migration) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Migration) GetCompareEpoch() uint64 {
+	if x != nil {
+		return x.CompareEpoch
+	}
+	return 0
+}
+
 // Policy is a Rego module set distributed to extproc nodes.
 type Policy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1066,11 +1097,14 @@ func (x *Policy) GetModules() map[string]string {
 	return nil
 }
 
-// DevConfig is the file `prism dev` and `prism extproc --config` read.
+// DevConfig is the file `prism dev` and `prism extproc --config` read, and
+// the whole config an extproc node applies (from a file or from xDS).
 type DevConfig struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Backends      []*Backend             `protobuf:"bytes,1,rep,name=backends,proto3" json:"backends,omitempty"`
 	Namespaces    []*Namespace           `protobuf:"bytes,2,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	Policies      []*Policy              `protobuf:"bytes,3,rep,name=policies,proto3" json:"policies,omitempty"`
+	Migrations    []*Migration           `protobuf:"bytes,4,rep,name=migrations,proto3" json:"migrations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1115,6 +1149,20 @@ func (x *DevConfig) GetBackends() []*Backend {
 func (x *DevConfig) GetNamespaces() []*Namespace {
 	if x != nil {
 		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *DevConfig) GetPolicies() []*Policy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *DevConfig) GetMigrations() []*Migration {
+	if x != nil {
+		return x.Migrations
 	}
 	return nil
 }
@@ -1505,7 +1553,7 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\x05sigv4\x18\x03 \x01(\bR\x05sigv4\x1a\"\n" +
 	"\fRedisOptions\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addrB\b\n" +
-	"\x06driver\"\x85\x05\n" +
+	"\x06driver\"\x9d\x05\n" +
 	"\tNamespace\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12>\n" +
 	"\vabstraction\x18\x02 \x01(\x0e2\x1c.prism.config.v1.AbstractionR\vabstraction\x12\x18\n" +
@@ -1520,7 +1568,8 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	" \x01(\v2\x16.prism.config.v1.CacheR\x05cache\x12/\n" +
 	"\x06schema\x18\v \x01(\v2\x17.prism.config.v1.SchemaR\x06schema\x12/\n" +
 	"\x06access\x18\f \x01(\v2\x17.prism.config.v1.AccessR\x06access\x12/\n" +
-	"\x06limits\x18\r \x01(\v2\x17.prism.config.v1.LimitsR\x06limits\"\\\n" +
+	"\x06limits\x18\r \x01(\v2\x17.prism.config.v1.LimitsR\x06limits\x12\x16\n" +
+	"\x06policy\x18\x0e \x01(\tR\x06policy\"\\\n" +
 	"\x05Cache\x12+\n" +
 	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12&\n" +
 	"\x0fmax_value_bytes\x18\x02 \x01(\rR\rmaxValueBytes\"5\n" +
@@ -1539,7 +1588,7 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\x06Limits\x12\x10\n" +
 	"\x03rps\x18\x01 \x01(\rR\x03rps\x12&\n" +
 	"\x0fmax_value_bytes\x18\x02 \x01(\rR\rmaxValueBytes\x12B\n" +
-	"\x0frequest_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeout\"\xf6\x02\n" +
+	"\x0frequest_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeout\"\xab\x03\n" +
 	"\tMigration\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -1548,7 +1597,9 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\fread_percent\x18\x05 \x01(\x01R\vreadPercent\x12-\n" +
 	"\x12mismatch_threshold\x18\x06 \x01(\x01R\x11mismatchThreshold\x12\x1d\n" +
 	"\n" +
-	"min_sample\x18\a \x01(\x04R\tminSample\"~\n" +
+	"min_sample\x18\a \x01(\x04R\tminSample\x12\x0e\n" +
+	"\x02id\x18\b \x01(\tR\x02id\x12#\n" +
+	"\rcompare_epoch\x18\t \x01(\x04R\fcompareEpoch\"~\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSHADOW_WRITE\x10\x01\x12\f\n" +
@@ -1563,12 +1614,16 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\amodules\x18\x03 \x03(\v2$.prism.config.v1.Policy.ModulesEntryR\amodules\x1a:\n" +
 	"\fModulesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"}\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x01\n" +
 	"\tDevConfig\x124\n" +
 	"\bbackends\x18\x01 \x03(\v2\x18.prism.config.v1.BackendR\bbackends\x12:\n" +
 	"\n" +
 	"namespaces\x18\x02 \x03(\v2\x1a.prism.config.v1.NamespaceR\n" +
-	"namespaces\"W\n" +
+	"namespaces\x123\n" +
+	"\bpolicies\x18\x03 \x03(\v2\x17.prism.config.v1.PolicyR\bpolicies\x12:\n" +
+	"\n" +
+	"migrations\x18\x04 \x03(\v2\x1a.prism.config.v1.MigrationR\n" +
+	"migrations\"W\n" +
 	"\vExtprocPool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tendpoints\x18\x02 \x03(\tR\tendpoints\x12\x16\n" +
@@ -1664,11 +1719,13 @@ var file_prism_config_v1_config_proto_depIdxs = []int32{
 	22, // 18: prism.config.v1.Policy.modules:type_name -> prism.config.v1.Policy.ModulesEntry
 	5,  // 19: prism.config.v1.DevConfig.backends:type_name -> prism.config.v1.Backend
 	6,  // 20: prism.config.v1.DevConfig.namespaces:type_name -> prism.config.v1.Namespace
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	13, // 21: prism.config.v1.DevConfig.policies:type_name -> prism.config.v1.Policy
+	12, // 22: prism.config.v1.DevConfig.migrations:type_name -> prism.config.v1.Migration
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_prism_config_v1_config_proto_init() }
