@@ -119,3 +119,29 @@ type Store interface {
 	Batch(ctx context.Context, ns string, ops []Op) (versions []string, err error)
 	Close() error
 }
+
+// Replica is a Store that can take part in a migration (extproc's shadow
+// writes and `prism migrate backfill`). As the source it reports the
+// version of every delete; as the target it applies writes with the
+// versions the source gave them, so that copies arriving late or twice
+// never overwrite a newer write. Versions compare as decimal numbers.
+type Replica interface {
+	Store
+	// DeleteVersioned deletes like Delete and returns the delete's version:
+	// greater than the key's last version, as a later write's version is
+	// greater than it. A replica keeps it as the key's tombstone.
+	DeleteVersioned(ctx context.Context, ns, key string, cond Cond) (version string, err error)
+	// BatchVersioned is Batch whose versions include those of the deletes.
+	BatchVersioned(ctx context.Context, ns string, ops []Op) (versions []string, err error)
+	// PutVersion stores it (key, value, content type, version, expiry) unless
+	// the key holds a version >= it.Version, live or as a tombstone. applied
+	// is false when a newer write had already won.
+	PutVersion(ctx context.Context, ns string, it Item) (applied bool, err error)
+	// DeleteVersion deletes key unless it holds a version >= version, and
+	// leaves a tombstone at version so that an older PutVersion arriving
+	// later is not applied.
+	DeleteVersion(ctx context.Context, ns, key, version string) (applied bool, err error)
+	// DropTombstones forgets the namespace's tombstones once no copy can
+	// arrive any more (the migration ended).
+	DropTombstones(ctx context.Context, ns string) error
+}

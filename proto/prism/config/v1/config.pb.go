@@ -1233,6 +1233,219 @@ func (x *ExtprocPool) GetWeight() uint32 {
 	return 0
 }
 
+// MigrationReport is what one extproc node has counted for the migrations it
+// serves. Counters are cumulative per (migration id, compare epoch), so a
+// lost or repeated report does no harm; the control plane keeps the latest
+// report of each node.
+type MigrationReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Migrations    []*MigrationCounters   `protobuf:"bytes,2,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationReport) Reset() {
+	*x = MigrationReport{}
+	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationReport) ProtoMessage() {}
+
+func (x *MigrationReport) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationReport.ProtoReflect.Descriptor instead.
+func (*MigrationReport) Descriptor() ([]byte, []int) {
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MigrationReport) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *MigrationReport) GetMigrations() []*MigrationCounters {
+	if x != nil {
+		return x.Migrations
+	}
+	return nil
+}
+
+// MigrationCounters are one node's counts for one migration.
+type MigrationCounters struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Namespace    string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	MigrationId  string                 `protobuf:"bytes,2,opt,name=migration_id,json=migrationId,proto3" json:"migration_id,omitempty"`
+	CompareEpoch uint64                 `protobuf:"varint,3,opt,name=compare_epoch,json=compareEpoch,proto3" json:"compare_epoch,omitempty"`
+	// phase is the phase the node acts on.
+	Phase               Migration_Phase `protobuf:"varint,4,opt,name=phase,proto3,enum=prism.config.v1.Migration_Phase" json:"phase,omitempty"`
+	ShadowWrites        uint64          `protobuf:"varint,5,opt,name=shadow_writes,json=shadowWrites,proto3" json:"shadow_writes,omitempty"`
+	ShadowWriteFailures uint64          `protobuf:"varint,6,opt,name=shadow_write_failures,json=shadowWriteFailures,proto3" json:"shadow_write_failures,omitempty"`
+	ReadsCompared       uint64          `protobuf:"varint,7,opt,name=reads_compared,json=readsCompared,proto3" json:"reads_compared,omitempty"`
+	Mismatches          uint64          `protobuf:"varint,8,opt,name=mismatches,proto3" json:"mismatches,omitempty"`
+	// mismatch_keys and failed_keys are bounded samples of keys (never values)
+	// whose shadow read mismatched or whose shadow write failed.
+	MismatchKeys  []string `protobuf:"bytes,9,rep,name=mismatch_keys,json=mismatchKeys,proto3" json:"mismatch_keys,omitempty"`
+	FailedKeys    []string `protobuf:"bytes,10,rep,name=failed_keys,json=failedKeys,proto3" json:"failed_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationCounters) Reset() {
+	*x = MigrationCounters{}
+	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationCounters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationCounters) ProtoMessage() {}
+
+func (x *MigrationCounters) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationCounters.ProtoReflect.Descriptor instead.
+func (*MigrationCounters) Descriptor() ([]byte, []int) {
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MigrationCounters) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *MigrationCounters) GetMigrationId() string {
+	if x != nil {
+		return x.MigrationId
+	}
+	return ""
+}
+
+func (x *MigrationCounters) GetCompareEpoch() uint64 {
+	if x != nil {
+		return x.CompareEpoch
+	}
+	return 0
+}
+
+func (x *MigrationCounters) GetPhase() Migration_Phase {
+	if x != nil {
+		return x.Phase
+	}
+	return Migration_PHASE_UNSPECIFIED
+}
+
+func (x *MigrationCounters) GetShadowWrites() uint64 {
+	if x != nil {
+		return x.ShadowWrites
+	}
+	return 0
+}
+
+func (x *MigrationCounters) GetShadowWriteFailures() uint64 {
+	if x != nil {
+		return x.ShadowWriteFailures
+	}
+	return 0
+}
+
+func (x *MigrationCounters) GetReadsCompared() uint64 {
+	if x != nil {
+		return x.ReadsCompared
+	}
+	return 0
+}
+
+func (x *MigrationCounters) GetMismatches() uint64 {
+	if x != nil {
+		return x.Mismatches
+	}
+	return 0
+}
+
+func (x *MigrationCounters) GetMismatchKeys() []string {
+	if x != nil {
+		return x.MismatchKeys
+	}
+	return nil
+}
+
+func (x *MigrationCounters) GetFailedKeys() []string {
+	if x != nil {
+		return x.FailedKeys
+	}
+	return nil
+}
+
+// MigrationReportAck answers a report.
+type MigrationReportAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationReportAck) Reset() {
+	*x = MigrationReportAck{}
+	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationReportAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationReportAck) ProtoMessage() {}
+
+func (x *MigrationReportAck) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationReportAck.ProtoReflect.Descriptor instead.
+func (*MigrationReportAck) Descriptor() ([]byte, []int) {
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{13}
+}
+
 // SQLite is the embedded default.
 type Backend_SQLiteOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1244,7 +1457,7 @@ type Backend_SQLiteOptions struct {
 
 func (x *Backend_SQLiteOptions) Reset() {
 	*x = Backend_SQLiteOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	mi := &file_prism_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1469,7 @@ func (x *Backend_SQLiteOptions) String() string {
 func (*Backend_SQLiteOptions) ProtoMessage() {}
 
 func (x *Backend_SQLiteOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	mi := &file_prism_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1504,7 @@ type Backend_PostgresOptions struct {
 
 func (x *Backend_PostgresOptions) Reset() {
 	*x = Backend_PostgresOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	mi := &file_prism_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1516,7 @@ func (x *Backend_PostgresOptions) String() string {
 func (*Backend_PostgresOptions) ProtoMessage() {}
 
 func (x *Backend_PostgresOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	mi := &file_prism_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1555,7 @@ type Backend_NatsOptions struct {
 
 func (x *Backend_NatsOptions) Reset() {
 	*x = Backend_NatsOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	mi := &file_prism_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1567,7 @@ func (x *Backend_NatsOptions) String() string {
 func (*Backend_NatsOptions) ProtoMessage() {}
 
 func (x *Backend_NatsOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	mi := &file_prism_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1599,7 @@ type Backend_KafkaOptions struct {
 
 func (x *Backend_KafkaOptions) Reset() {
 	*x = Backend_KafkaOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[14]
+	mi := &file_prism_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1611,7 @@ func (x *Backend_KafkaOptions) String() string {
 func (*Backend_KafkaOptions) ProtoMessage() {}
 
 func (x *Backend_KafkaOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[14]
+	mi := &file_prism_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1645,7 @@ type Backend_NeptuneOptions struct {
 
 func (x *Backend_NeptuneOptions) Reset() {
 	*x = Backend_NeptuneOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[15]
+	mi := &file_prism_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1657,7 @@ func (x *Backend_NeptuneOptions) String() string {
 func (*Backend_NeptuneOptions) ProtoMessage() {}
 
 func (x *Backend_NeptuneOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[15]
+	mi := &file_prism_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1703,7 @@ type Backend_RedisOptions struct {
 
 func (x *Backend_RedisOptions) Reset() {
 	*x = Backend_RedisOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[16]
+	mi := &file_prism_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1715,7 @@ func (x *Backend_RedisOptions) String() string {
 func (*Backend_RedisOptions) ProtoMessage() {}
 
 func (x *Backend_RedisOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[16]
+	mi := &file_prism_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1840,28 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\vExtprocPool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tendpoints\x18\x02 \x03(\tR\tendpoints\x12\x16\n" +
-	"\x06weight\x18\x03 \x01(\rR\x06weight*S\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\"i\n" +
+	"\x0fMigrationReport\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12B\n" +
+	"\n" +
+	"migrations\x18\x02 \x03(\v2\".prism.config.v1.MigrationCountersR\n" +
+	"migrations\"\x97\x03\n" +
+	"\x11MigrationCounters\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
+	"\fmigration_id\x18\x02 \x01(\tR\vmigrationId\x12#\n" +
+	"\rcompare_epoch\x18\x03 \x01(\x04R\fcompareEpoch\x126\n" +
+	"\x05phase\x18\x04 \x01(\x0e2 .prism.config.v1.Migration.PhaseR\x05phase\x12#\n" +
+	"\rshadow_writes\x18\x05 \x01(\x04R\fshadowWrites\x122\n" +
+	"\x15shadow_write_failures\x18\x06 \x01(\x04R\x13shadowWriteFailures\x12%\n" +
+	"\x0ereads_compared\x18\a \x01(\x04R\rreadsCompared\x12\x1e\n" +
+	"\n" +
+	"mismatches\x18\b \x01(\x04R\n" +
+	"mismatches\x12#\n" +
+	"\rmismatch_keys\x18\t \x03(\tR\fmismatchKeys\x12\x1f\n" +
+	"\vfailed_keys\x18\n" +
+	" \x03(\tR\n" +
+	"failedKeys\"\x14\n" +
+	"\x12MigrationReportAck*S\n" +
 	"\vAbstraction\x12\x1b\n" +
 	"\x17ABSTRACTION_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bKEYVALUE\x10\x01\x12\x0e\n" +
@@ -1670,7 +1904,7 @@ func file_prism_config_v1_config_proto_rawDescGZIP() []byte {
 }
 
 var file_prism_config_v1_config_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_prism_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_prism_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_prism_config_v1_config_proto_goTypes = []any{
 	(Abstraction)(0),                // 0: prism.config.v1.Abstraction
 	(AccessPattern)(0),              // 1: prism.config.v1.AccessPattern
@@ -1688,22 +1922,25 @@ var file_prism_config_v1_config_proto_goTypes = []any{
 	(*Policy)(nil),                  // 13: prism.config.v1.Policy
 	(*DevConfig)(nil),               // 14: prism.config.v1.DevConfig
 	(*ExtprocPool)(nil),             // 15: prism.config.v1.ExtprocPool
-	(*Backend_SQLiteOptions)(nil),   // 16: prism.config.v1.Backend.SQLiteOptions
-	(*Backend_PostgresOptions)(nil), // 17: prism.config.v1.Backend.PostgresOptions
-	(*Backend_NatsOptions)(nil),     // 18: prism.config.v1.Backend.NatsOptions
-	(*Backend_KafkaOptions)(nil),    // 19: prism.config.v1.Backend.KafkaOptions
-	(*Backend_NeptuneOptions)(nil),  // 20: prism.config.v1.Backend.NeptuneOptions
-	(*Backend_RedisOptions)(nil),    // 21: prism.config.v1.Backend.RedisOptions
-	nil,                             // 22: prism.config.v1.Policy.ModulesEntry
-	(*durationpb.Duration)(nil),     // 23: google.protobuf.Duration
+	(*MigrationReport)(nil),         // 16: prism.config.v1.MigrationReport
+	(*MigrationCounters)(nil),       // 17: prism.config.v1.MigrationCounters
+	(*MigrationReportAck)(nil),      // 18: prism.config.v1.MigrationReportAck
+	(*Backend_SQLiteOptions)(nil),   // 19: prism.config.v1.Backend.SQLiteOptions
+	(*Backend_PostgresOptions)(nil), // 20: prism.config.v1.Backend.PostgresOptions
+	(*Backend_NatsOptions)(nil),     // 21: prism.config.v1.Backend.NatsOptions
+	(*Backend_KafkaOptions)(nil),    // 22: prism.config.v1.Backend.KafkaOptions
+	(*Backend_NeptuneOptions)(nil),  // 23: prism.config.v1.Backend.NeptuneOptions
+	(*Backend_RedisOptions)(nil),    // 24: prism.config.v1.Backend.RedisOptions
+	nil,                             // 25: prism.config.v1.Policy.ModulesEntry
+	(*durationpb.Duration)(nil),     // 26: google.protobuf.Duration
 }
 var file_prism_config_v1_config_proto_depIdxs = []int32{
-	16, // 0: prism.config.v1.Backend.sqlite:type_name -> prism.config.v1.Backend.SQLiteOptions
-	17, // 1: prism.config.v1.Backend.postgres:type_name -> prism.config.v1.Backend.PostgresOptions
-	18, // 2: prism.config.v1.Backend.nats:type_name -> prism.config.v1.Backend.NatsOptions
-	19, // 3: prism.config.v1.Backend.kafka:type_name -> prism.config.v1.Backend.KafkaOptions
-	20, // 4: prism.config.v1.Backend.neptune:type_name -> prism.config.v1.Backend.NeptuneOptions
-	21, // 5: prism.config.v1.Backend.redis:type_name -> prism.config.v1.Backend.RedisOptions
+	19, // 0: prism.config.v1.Backend.sqlite:type_name -> prism.config.v1.Backend.SQLiteOptions
+	20, // 1: prism.config.v1.Backend.postgres:type_name -> prism.config.v1.Backend.PostgresOptions
+	21, // 2: prism.config.v1.Backend.nats:type_name -> prism.config.v1.Backend.NatsOptions
+	22, // 3: prism.config.v1.Backend.kafka:type_name -> prism.config.v1.Backend.KafkaOptions
+	23, // 4: prism.config.v1.Backend.neptune:type_name -> prism.config.v1.Backend.NeptuneOptions
+	24, // 5: prism.config.v1.Backend.redis:type_name -> prism.config.v1.Backend.RedisOptions
 	0,  // 6: prism.config.v1.Namespace.abstraction:type_name -> prism.config.v1.Abstraction
 	1,  // 7: prism.config.v1.Namespace.access_pattern:type_name -> prism.config.v1.AccessPattern
 	2,  // 8: prism.config.v1.Namespace.consistency:type_name -> prism.config.v1.Consistency
@@ -1711,21 +1948,23 @@ var file_prism_config_v1_config_proto_depIdxs = []int32{
 	8,  // 10: prism.config.v1.Namespace.schema:type_name -> prism.config.v1.Schema
 	10, // 11: prism.config.v1.Namespace.access:type_name -> prism.config.v1.Access
 	11, // 12: prism.config.v1.Namespace.limits:type_name -> prism.config.v1.Limits
-	23, // 13: prism.config.v1.Cache.ttl:type_name -> google.protobuf.Duration
+	26, // 13: prism.config.v1.Cache.ttl:type_name -> google.protobuf.Duration
 	9,  // 14: prism.config.v1.Schema.pii:type_name -> prism.config.v1.PiiField
 	3,  // 15: prism.config.v1.PiiField.class:type_name -> prism.config.v1.PiiClass
-	23, // 16: prism.config.v1.Limits.request_timeout:type_name -> google.protobuf.Duration
+	26, // 16: prism.config.v1.Limits.request_timeout:type_name -> google.protobuf.Duration
 	4,  // 17: prism.config.v1.Migration.phase:type_name -> prism.config.v1.Migration.Phase
-	22, // 18: prism.config.v1.Policy.modules:type_name -> prism.config.v1.Policy.ModulesEntry
+	25, // 18: prism.config.v1.Policy.modules:type_name -> prism.config.v1.Policy.ModulesEntry
 	5,  // 19: prism.config.v1.DevConfig.backends:type_name -> prism.config.v1.Backend
 	6,  // 20: prism.config.v1.DevConfig.namespaces:type_name -> prism.config.v1.Namespace
 	13, // 21: prism.config.v1.DevConfig.policies:type_name -> prism.config.v1.Policy
 	12, // 22: prism.config.v1.DevConfig.migrations:type_name -> prism.config.v1.Migration
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	17, // 23: prism.config.v1.MigrationReport.migrations:type_name -> prism.config.v1.MigrationCounters
+	4,  // 24: prism.config.v1.MigrationCounters.phase:type_name -> prism.config.v1.Migration.Phase
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_prism_config_v1_config_proto_init() }
@@ -1748,7 +1987,7 @@ func file_prism_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_config_v1_config_proto_rawDesc), len(file_prism_config_v1_config_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
