@@ -33,6 +33,9 @@ var (
 	// ErrUnavailable: the backend could not be reached or timed out; the
 	// operation was not applied (transactions roll back).
 	ErrUnavailable = errors.New("backend unavailable")
+	// ErrInvalidArgument: an argument no driver can accept, such as a
+	// malformed version given to a Replica; retrying cannot help.
+	ErrInvalidArgument = errors.New("invalid argument")
 )
 
 // Item is a stored value with its metadata.
@@ -124,7 +127,9 @@ type Store interface {
 // writes and `prism migrate backfill`). As the source it reports the
 // version of every delete; as the target it applies writes with the
 // versions the source gave them, so that copies arriving late or twice
-// never overwrite a newer write. Versions compare as decimal numbers.
+// never overwrite a newer write. Versions compare as decimal numbers; a
+// version that is not a canonical decimal (or does not fit the store) fails
+// with ErrInvalidArgument.
 type Replica interface {
 	Store
 	// DeleteVersioned deletes like Delete and returns the delete's version:
@@ -141,6 +146,12 @@ type Replica interface {
 	// leaves a tombstone at version so that an older PutVersion arriving
 	// later is not applied.
 	DeleteVersion(ctx context.Context, ns, key, version string) (applied bool, err error)
+	// ReplaceVersion stores it at its own version if the key's live row
+	// still has version ifVersion, whatever the order of the two versions:
+	// the repair of a divergence, where the target holds a write the
+	// source never made. applied is false when the key changed meanwhile
+	// or is absent (PutVersion copies absent keys).
+	ReplaceVersion(ctx context.Context, ns string, it Item, ifVersion string) (applied bool, err error)
 	// DropTombstones forgets the namespace's tombstones once no copy can
 	// arrive any more (the migration ended).
 	DropTombstones(ctx context.Context, ns string) error

@@ -328,3 +328,11 @@ func (s *Store) Scan(ctx context.Context, ns string, q kv.ScanQuery) (kv.Page, e
 // Close does nothing: the caller owns the wrapped store (extproc shares one
 // among the namespaces of a backend) and the Client (shared by all stores).
 func (s *Store) Close() error { return nil }
+
+// Flush deletes every cached entry of a namespace on this store's backend:
+// for a namespace whose writes went past the cache for a while (a
+// migration copies and serves with the backends themselves), so that
+// turning the cache back on never serves an entry that missed them.
+func (s *Store) Flush(ctx context.Context, ns string) error {
+	return s.c.flush(ctx, s.scope(ns))
+}

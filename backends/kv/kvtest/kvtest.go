@@ -11,6 +11,9 @@
 //   - A call with a cancelled or expired context fails with an error that
 //     matches both kv.ErrUnavailable and the context's error (errors.Is), and
 //     writes nothing.
+//
+// When the store under test implements kv.Replica, Run also checks that
+// contract (see replica.go).
 package kvtest
 
 import (
@@ -76,12 +79,19 @@ func Run(t *testing.T, open Opener) {
 		{"NamespacesAreIsolated", testNamespaces},
 		{"CancelledContextFails", testCancelled},
 	}
+	// One store opened up front tells whether the driver is a Replica; the
+	// opener may wrap a Replica in a store that is not (a cache).
+	if _, ok := open(t).(kv.Replica); ok {
+		tests = append(tests, replicaTests...)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 			defer cancel()
-			tc.fn(t, &client{t: t, ctx: ctx, s: open(t), ns: Namespace(t)})
+			c := &client{t: t, ctx: ctx, s: open(t), ns: Namespace(t)}
+			c.r, _ = c.s.(kv.Replica)
+			tc.fn(t, c)
 		})
 	}
 }
@@ -102,6 +112,7 @@ type client struct {
 	t   *testing.T
 	ctx context.Context
 	s   kv.Store
+	r   kv.Replica // s as a Replica, nil when it is not one
 	ns  string
 }
 

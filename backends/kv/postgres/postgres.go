@@ -10,7 +10,12 @@
 //
 // Versions and expiry use the gateway's clock (unix nanos), so gateways
 // sharing a database should keep their clocks in sync (NTP); versions stay
-// monotonic per key regardless.
+// monotonic per key regardless, except across a delete: a key re-created
+// after DeleteVersioned gets a greater version only if the writer's clock
+// is not behind the one that wrote the key last.
+//
+// As a kv.Replica it keeps the tombstones of a migration's target in a
+// second table, prism_kv_tombstones.
 package postgres
 
 import (
@@ -21,7 +26,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prism-gw/prism/backends/internal/pgerr"
 	"github.com/prism-gw/prism/backends/kv"
@@ -66,7 +70,7 @@ type Store struct {
 	closeOnce   sync.Once
 }
 
-var _ kv.Store = (*Store)(nil)
+var _ kv.Replica = (*Store)(nil)
 
 // Open connects to the database of dsn and creates the table if missing.
 // The pool reconnects on its own after a server restart: a broken
@@ -161,18 +165,27 @@ func (s *Store) Put(ctx context.Context, ns string, op kv.PutOp) (string, error)
 
 // Delete removes key if cond holds.
 func (s *Store) Delete(ctx context.Context, ns, key string, cond kv.Cond) error {
+	_, err := s.delete(ctx, ns, key, cond)
+	return err
+}
+
+// delete runs one delete and returns its version (see
+// kvsql.DeleteVersion), which only DeleteVersioned reports.
+func (s *Store) delete(ctx context.Context, ns, key string, cond kv.Cond) (string, error) {
 	w, err := s.plan(ns, kv.Op{Delete: true, Put: kv.PutOp{Key: key, Cond: cond}})
 	if err != nil {
-		return fmt.Errorf("postgres kv: delete: %w", err)
+		return "", fmt.Errorf("postgres kv: delete: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, w.sql, w.args...)
+	var last int64
+	err = s.pool.QueryRow(ctx, w.sql, w.args...).Scan(&last)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fail(ctx, "delete", err)
+	}
+	v, err := w.deleted(last, err)
 	if err != nil {
-		return fail(ctx, "delete", err)
+		return "", fmt.Errorf("postgres kv: delete: %w", err)
 	}
-	if tag.RowsAffected() == 0 && w.condErr != nil {
-		return fmt.Errorf("postgres kv: delete: %w", w.condErr)
-	}
-	return nil
+	return v, nil
 }
 
 // Scan returns one page of live items in byte order of key.
@@ -263,8 +276,14 @@ func (s *Store) MultiGet(ctx context.Context, ns string, keys []string) ([]kv.It
 
 // Batch applies ops in one transaction, in order. The ops are sent as one
 // pipeline, so a batch costs three round trips (begin, ops, commit) however
-// many ops it has, and holds its locks no longer than that.
+// many ops it has, and holds its locks no longer than that. Deletes have no
+// version ("").
 func (s *Store) Batch(ctx context.Context, ns string, ops []kv.Op) ([]string, error) {
+	return s.batch(ctx, ns, ops, false)
+}
+
+// batch is Batch, and BatchVersioned when deleteVersions is set.
+func (s *Store) batch(ctx context.Context, ns string, ops []kv.Op, deleteVersions bool) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fail(ctx, "batch", err)
 	}
@@ -294,7 +313,7 @@ func (s *Store) Batch(ctx context.Context, ns string, ops []kv.Op) ([]string, er
 		b.Queue(w.sql, w.args...)
 	}
 	br := tx.SendBatch(ctx, &b)
-	versions, err := readBatch(ctx, br, writes, locked)
+	versions, err := readBatch(ctx, br, writes, locked, deleteVersions)
 	if closeErr := br.Close(); err == nil && closeErr != nil {
 		err = fail(ctx, "batch", closeErr)
 	}
@@ -308,8 +327,8 @@ func (s *Store) Batch(ctx context.Context, ns string, ops []kv.Op) ([]string, er
 }
 
 // readBatch reads the results of a batch's pipeline in order and stops at
-// the first failing op.
-func readBatch(ctx context.Context, br pgx.BatchResults, writes []write, locked bool) ([]string, error) {
+// the first failing op. Deletes get their version only with deleteVersions.
+func readBatch(ctx context.Context, br pgx.BatchResults, writes []write, locked, deleteVersions bool) ([]string, error) {
 	if locked {
 		if _, err := br.Exec(); err != nil {
 			return nil, fail(ctx, "batch: lock", err)
@@ -319,13 +338,15 @@ func readBatch(ctx context.Context, br pgx.BatchResults, writes []write, locked 
 	for i, w := range writes {
 		var err error
 		if w.isDelete {
-			var tag pgconn.CommandTag
-			tag, err = br.Exec()
+			var last int64
+			err = br.QueryRow().Scan(&last)
 			switch {
-			case err != nil:
+			case err != nil && !errors.Is(err, pgx.ErrNoRows):
 				err = fail(ctx, "", err)
-			case tag.RowsAffected() == 0 && w.condErr != nil:
-				err = w.condErr
+			case deleteVersions:
+				versions[i], err = w.deleted(last, err)
+			default:
+				_, err = w.deleted(last, err) // only the condition's error
 			}
 		} else {
 			var version int64
@@ -351,9 +372,24 @@ type write struct {
 	sql      string
 	args     []any
 	isDelete bool
+	// now is the clock reading the write was planned at.
+	now int64
 	// condErr is the error to report when the statement affects no row:
 	// its condition failed. Nil for an unconditional delete.
 	condErr error
+}
+
+// deleted turns the outcome of a delete statement into the delete's
+// version: noRow is pgx.ErrNoRows when no row was deleted (nil otherwise),
+// last the deleted row's version.
+func (w write) deleted(last int64, noRow error) (string, error) {
+	switch {
+	case noRow != nil && w.condErr != nil:
+		return "", w.condErr
+	case noRow != nil:
+		return kvsql.FormatVersion(kvsql.DeleteVersion(w.now, nil)), nil
+	}
+	return kvsql.FormatVersion(kvsql.DeleteVersion(w.now, &last)), nil
 }
 
 // plan turns op into a statement. Conditions that can never hold are
@@ -363,13 +399,13 @@ func (s *Store) plan(ns string, op kv.Op) (write, error) {
 	key := []byte(p.Key)
 	if op.Delete {
 		if p.Cond.IfMatch == "" {
-			return write{sql: deleteSQL, args: []any{ns, key}, isDelete: true}, nil
+			return write{sql: deleteSQL, args: []any{ns, key}, isDelete: true, now: now}, nil
 		}
 		want, ok := kvsql.ParseVersion(p.Cond.IfMatch)
 		if !ok {
 			return write{}, kv.ErrVersionMismatch // no version of ours looks like this
 		}
-		return write{sql: deleteIfMatchSQL, args: []any{ns, key, want, now}, isDelete: true, condErr: kv.ErrVersionMismatch}, nil
+		return write{sql: deleteIfMatchSQL, args: []any{ns, key, want, now}, isDelete: true, now: now, condErr: kv.ErrVersionMismatch}, nil
 	}
 	value := p.Value
 	if value == nil {

@@ -189,3 +189,34 @@ func TestErrorClassification(t *testing.T) {
 		t.Errorf("statement past its deadline: %v, want kv.ErrUnavailable and context.DeadlineExceeded", err)
 	}
 }
+
+// A database created before kv.Replica existed has no tombstone table;
+// opening it adds the table and keeps the data.
+func TestOpenMigratesDatabaseWithoutTombstones(t *testing.T) {
+	dsn := testDSN(t)
+	ctx := context.Background()
+	old, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = old.Exec(ctx, `
+CREATE TABLE prism_kv (
+	ns text NOT NULL, key bytea NOT NULL, value bytea NOT NULL, content_type text NOT NULL,
+	version bigint NOT NULL, expires_at bigint, PRIMARY KEY (ns, key)
+);
+INSERT INTO prism_kv VALUES ('ns', 'k'::bytea, 'old'::bytea, 'text/plain', 42, NULL)`)
+	old.Close(ctx)
+	if err != nil {
+		t.Fatalf("create a table with the old schema: %v", err)
+	}
+	s := openStore(t, dsn, Options{})
+	if it, err := s.Get(ctx, "ns", "k"); err != nil || string(it.Value) != "old" || it.Version != "42" {
+		t.Fatalf("Get of the old row = %q at %q, %v; want old at 42", it.Value, it.Version, err)
+	}
+	if applied, err := s.DeleteVersion(ctx, "ns", "k", "43"); err != nil || !applied {
+		t.Fatalf("DeleteVersion on the migrated database = %v, %v; want applied", applied, err)
+	}
+	if applied, err := s.PutVersion(ctx, "ns", kv.Item{Key: "k", Version: "42"}); err != nil || applied {
+		t.Fatalf("PutVersion under the tombstone = %v, %v; want not applied", applied, err)
+	}
+}

@@ -1,8 +1,12 @@
 package postgres
 
 // schemaSQL creates the one table all namespaces share, in the first schema
-// of the connection's search_path. bytea compares bytewise, so index order
-// is the API's byte order of keys whatever the database's collation.
+// of the connection's search_path, and the table of the tombstones a
+// kv.Replica keeps while it is a migration's target (their own table, so
+// that reads never look at them). Every statement is idempotent: opening a
+// database made by an older version adds what is missing. bytea compares
+// bytewise, so index order is the API's byte order of keys whatever the
+// database's collation.
 // expires_at is unix nanoseconds, NULL for no expiry; an expired row counts
 // as absent everywhere until the sweeper deletes it.
 const schemaSQL = `
@@ -15,7 +19,13 @@ CREATE TABLE IF NOT EXISTS prism_kv (
 	expires_at   bigint,
 	PRIMARY KEY (ns, key)
 );
-CREATE INDEX IF NOT EXISTS prism_kv_expires_at ON prism_kv (expires_at) WHERE expires_at IS NOT NULL`
+CREATE INDEX IF NOT EXISTS prism_kv_expires_at ON prism_kv (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS prism_kv_tombstones (
+	ns      text   NOT NULL,
+	key     bytea  NOT NULL,
+	version bigint NOT NULL,
+	PRIMARY KEY (ns, key)
+)`
 
 // schemaLock serializes schema creation between gateways starting at once:
 // concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique
@@ -71,11 +81,14 @@ UPDATE prism_kv SET
 WHERE ns = $1 AND key = $2 AND version = $7 AND (expires_at IS NULL OR expires_at > $5)
 RETURNING version`
 
-	deleteSQL = `DELETE FROM prism_kv WHERE ns = $1 AND key = $2`
+	// The deletes return the deleted row's version, from which
+	// DeleteVersioned computes the delete's own.
+	deleteSQL = `DELETE FROM prism_kv WHERE ns = $1 AND key = $2 RETURNING version`
 
 	deleteIfMatchSQL = `
 DELETE FROM prism_kv
-WHERE ns = $1 AND key = $2 AND version = $3 AND (expires_at IS NULL OR expires_at > $4)`
+WHERE ns = $1 AND key = $2 AND version = $3 AND (expires_at IS NULL OR expires_at > $4)
+RETURNING version`
 
 	// lockSQL locks a batch's existing rows in key order before its ops
 	// run, so that two batches over the same keys queue instead of
@@ -90,6 +103,79 @@ SELECT 1 FROM prism_kv WHERE ns = $1 AND key = ANY($2) ORDER BY key FOR UPDATE`
 DELETE FROM prism_kv WHERE ctid = ANY(ARRAY(
 	SELECT ctid FROM prism_kv WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED
 )) AND expires_at <= $1`
+)
+
+// Statements of kv.Replica. A copy touches two tables (the row and the
+// tombstone), and a row lock cannot order it against a copy that is
+// inserting the key's first row or tombstone: neither sees the other's
+// uncommitted insert. So every copy of a key first takes a transaction-level
+// advisory lock on the key (replicaLockSQL) and then, in a new snapshot,
+// runs one statement that checks and writes both tables. Both are sent as
+// one pipeline, which PostgreSQL runs as one implicit transaction: one
+// round trip, all or nothing.
+//
+// A copy is compared with the stored row whether or not it has expired:
+// until the sweeper removes it, an expired row keeps an older copy from
+// resurrecting the key.
+const (
+	// replicaLockSQL: $1 the key's lock id (replicaLockID).
+	replicaLockSQL = `SELECT pg_advisory_xact_lock($1)`
+
+	// putVersionSQL: $1 ns, $2 key, $3 value, $4 content_type, $5 version,
+	// $6 expires_at. It writes unless a tombstone or the row holds a
+	// version >= $5, then drops the older tombstone; it returns whether it
+	// wrote.
+	putVersionSQL = `
+WITH put AS (
+	INSERT INTO prism_kv AS t (ns, key, value, content_type, version, expires_at)
+	SELECT $1, $2, $3, $4, $5, $6
+	WHERE NOT EXISTS (SELECT 1 FROM prism_kv_tombstones WHERE ns = $1 AND key = $2 AND version >= $5)
+	ON CONFLICT (ns, key) DO UPDATE SET
+		value = EXCLUDED.value,
+		content_type = EXCLUDED.content_type,
+		version = EXCLUDED.version,
+		expires_at = EXCLUDED.expires_at
+	WHERE t.version < EXCLUDED.version
+	RETURNING 1
+), cleared AS (
+	DELETE FROM prism_kv_tombstones
+	WHERE ns = $1 AND key = $2 AND version < $5 AND EXISTS (SELECT 1 FROM put)
+)
+SELECT EXISTS (SELECT 1 FROM put)`
+
+	// replaceVersionSQL: $1 ns, $2 key, $3 value, $4 content_type, $5
+	// version, $6 expires_at, $7 the version the row must still have. It
+	// drops the key's older tombstones when it writes and returns whether
+	// it wrote.
+	replaceVersionSQL = `
+WITH put AS (
+	UPDATE prism_kv SET value = $3, content_type = $4, version = $5, expires_at = $6
+	WHERE ns = $1 AND key = $2 AND version = $7
+	RETURNING 1
+), cleared AS (
+	DELETE FROM prism_kv_tombstones
+	WHERE ns = $1 AND key = $2 AND version < $5 AND EXISTS (SELECT 1 FROM put)
+)
+SELECT EXISTS (SELECT 1 FROM put)`
+
+	// deleteVersionSQL: $1 ns, $2 key, $3 version. It records or raises
+	// the tombstone unless the row or the tombstone holds a version >= $3,
+	// then deletes the older row; it returns whether it did.
+	deleteVersionSQL = `
+WITH tomb AS (
+	INSERT INTO prism_kv_tombstones AS tb (ns, key, version)
+	SELECT $1, $2, $3
+	WHERE NOT EXISTS (SELECT 1 FROM prism_kv WHERE ns = $1 AND key = $2 AND version >= $3)
+	ON CONFLICT (ns, key) DO UPDATE SET version = EXCLUDED.version
+	WHERE tb.version < EXCLUDED.version
+	RETURNING 1
+), deleted AS (
+	DELETE FROM prism_kv
+	WHERE ns = $1 AND key = $2 AND version < $3 AND EXISTS (SELECT 1 FROM tomb)
+)
+SELECT EXISTS (SELECT 1 FROM tomb)`
+
+	dropTombstonesSQL = `DELETE FROM prism_kv_tombstones WHERE ns = $1`
 )
 
 // Read statements; "now" is the wall clock in unix nanos.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -47,4 +48,23 @@ func BenchmarkPut(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkPutVersion measures copies as a migration's shadow writes and
+// backfill apply them: fresh keys, and newer versions of existing keys.
+func BenchmarkPutVersion(b *testing.B) {
+	s := openTemp(b, Options{})
+	ctx := context.Background()
+	value := make([]byte, 256)
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			it := kv.Item{Key: fmt.Sprintf("key-%d", i%1000), Value: value, Version: strconv.FormatInt(i, 10)}
+			if _, err := s.PutVersion(ctx, "bench", it); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

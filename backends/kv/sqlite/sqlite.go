@@ -1,5 +1,6 @@
 // Package sqlite is the embedded KV driver, registered as "sqlite". All
-// namespaces share one table in one database file.
+// namespaces share one table in one database file; as a kv.Replica it keeps
+// the tombstones of a migration's target in a second table.
 //
 // Writes go through a single connection whose transactions begin IMMEDIATE,
 // so a batch takes the write lock up front instead of upgrading a read lock
@@ -43,7 +44,7 @@ type Store struct {
 	closeErr    error
 }
 
-var _ kv.Store = (*Store)(nil)
+var _ kv.Replica = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
@@ -126,7 +127,7 @@ func (s *Store) Delete(ctx context.Context, ns, key string, cond kv.Cond) error 
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "delete", err)
 	}
-	if err := s.delete(ctx, nil, ns, key, cond); err != nil {
+	if _, err := s.delete(ctx, nil, ns, key, cond); err != nil {
 		return fmt.Errorf("sqlite kv: delete: %w", err)
 	}
 	return nil
@@ -217,8 +218,14 @@ func (s *Store) MultiGet(ctx context.Context, ns string, keys []string) ([]kv.It
 	return items, nil
 }
 
-// Batch applies ops in one IMMEDIATE transaction, in order.
+// Batch applies ops in one IMMEDIATE transaction, in order. Deletes have no
+// version ("").
 func (s *Store) Batch(ctx context.Context, ns string, ops []kv.Op) ([]string, error) {
+	return s.batch(ctx, ns, ops, false)
+}
+
+// batch is Batch, and BatchVersioned when deleteVersions is set.
+func (s *Store) batch(ctx context.Context, ns string, ops []kv.Op, deleteVersions bool) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fail(ctx, "batch", err)
 	}
@@ -230,7 +237,11 @@ func (s *Store) Batch(ctx context.Context, ns string, ops []kv.Op) ([]string, er
 	versions := make([]string, len(ops))
 	for i, op := range ops {
 		if op.Delete {
-			err = s.delete(ctx, tx, ns, op.Put.Key, op.Put.Cond)
+			var v string
+			v, err = s.delete(ctx, tx, ns, op.Put.Key, op.Put.Cond)
+			if deleteVersions {
+				versions[i] = v
+			}
 		} else {
 			versions[i], err = s.put(ctx, tx, ns, op.Put)
 		}
@@ -281,28 +292,31 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, ns string, op kv.PutOp) (st
 	return kvsql.FormatVersion(version), nil
 }
 
-// delete runs one delete, in tx when it is not nil.
-func (s *Store) delete(ctx context.Context, tx *sql.Tx, ns, key string, cond kv.Cond) error {
+// delete runs one delete, in tx when it is not nil, and returns its
+// version (see kvsql.DeleteVersion), which only DeleteVersioned and
+// BatchVersioned report.
+func (s *Store) delete(ctx context.Context, tx *sql.Tx, ns, key string, cond kv.Cond) (string, error) {
+	now := s.clock.Next()
+	var row *sql.Row
 	if cond.IfMatch == "" {
-		if _, err := inTx(ctx, tx, s.stmt.del).ExecContext(ctx, ns, []byte(key)); err != nil {
-			return fail(ctx, "", err)
+		row = inTx(ctx, tx, s.stmt.del).QueryRowContext(ctx, ns, []byte(key))
+	} else {
+		want, ok := kvsql.ParseVersion(cond.IfMatch)
+		if !ok {
+			return "", kv.ErrVersionMismatch
 		}
-		return nil
+		row = inTx(ctx, tx, s.stmt.delIfMatch).QueryRowContext(ctx, ns, []byte(key), want, now)
 	}
-	want, ok := kvsql.ParseVersion(cond.IfMatch)
-	if !ok {
-		return kv.ErrVersionMismatch
+	var last int64
+	switch err := row.Scan(&last); {
+	case errors.Is(err, sql.ErrNoRows) && cond.IfMatch != "":
+		return "", kv.ErrVersionMismatch
+	case errors.Is(err, sql.ErrNoRows):
+		return kvsql.FormatVersion(kvsql.DeleteVersion(now, nil)), nil
+	case err != nil:
+		return "", fail(ctx, "", err)
 	}
-	res, err := inTx(ctx, tx, s.stmt.delIfMatch).ExecContext(ctx, ns, []byte(key), want, s.clock.Next())
-	if err != nil {
-		return fail(ctx, "", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fail(ctx, "", err)
-	} else if n == 0 {
-		return kv.ErrVersionMismatch
-	}
-	return nil
+	return kvsql.FormatVersion(kvsql.DeleteVersion(now, &last)), nil
 }
 
 // inTx returns stmt bound to tx, or stmt itself outside a transaction.

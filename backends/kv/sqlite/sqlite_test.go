@@ -276,3 +276,62 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 		t.Fatalf("Batch while another process holds the write lock: %v, want kv.ErrUnavailable", err)
 	}
 }
+
+// A database created before kv.Replica existed has no tombstone table;
+// opening it adds the table and keeps the data.
+func TestOpenMigratesDatabaseWithoutTombstones(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = old.Exec(`
+CREATE TABLE prism_kv (
+	ns TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, content_type TEXT NOT NULL,
+	version INTEGER NOT NULL, expires_at INTEGER, PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+INSERT INTO prism_kv VALUES ('ns', CAST('k' AS BLOB), CAST('old' AS BLOB), 'text/plain', 42, NULL);`)
+	if cerr := old.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("create a database with the old schema: %v", err)
+	}
+	s := openPath(t, path, Options{})
+	ctx := context.Background()
+	if it, err := s.Get(ctx, "ns", "k"); err != nil || string(it.Value) != "old" || it.Version != "42" {
+		t.Fatalf("Get of the old row = %q at %q, %v; want old at 42", it.Value, it.Version, err)
+	}
+	if applied, err := s.DeleteVersion(ctx, "ns", "k", "43"); err != nil || !applied {
+		t.Fatalf("DeleteVersion on the migrated database = %v, %v; want applied", applied, err)
+	}
+	if applied, err := s.PutVersion(ctx, "ns", kv.Item{Key: "k", Version: "42"}); err != nil || applied {
+		t.Fatalf("PutVersion under the tombstone = %v, %v; want not applied", applied, err)
+	}
+}
+
+// DropTombstones deletes in bounded statements; all of them must go.
+func TestDropTombstonesDeletesEveryBatch(t *testing.T) {
+	s := openTemp(t, Options{})
+	ctx := context.Background()
+	for _, ns := range []string{"ns", "other"} {
+		_, err := s.w.Exec(`
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+INSERT INTO prism_kv_tombstones (ns, key, version) SELECT ?1, CAST(i AS BLOB), 100 FROM n`, ns, 2*sweepBatch+10)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DropTombstones(ctx, "ns"); err != nil {
+		t.Fatalf("DropTombstones: %v", err)
+	}
+	count := func(ns string) (n int) {
+		if err := s.w.QueryRow(`SELECT count(*) FROM prism_kv_tombstones WHERE ns = ?`, ns).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n, m := count("ns"), count("other"); n != 0 || m != 2*sweepBatch+10 {
+		t.Errorf("after DropTombstones(ns): %d tombstones left in ns, %d in other; want 0 and %d", n, m, 2*sweepBatch+10)
+	}
+}

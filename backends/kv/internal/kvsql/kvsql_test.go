@@ -2,7 +2,10 @@ package kvsql
 
 import (
 	"bytes"
+	"errors"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/prism-gw/prism/backends/kv"
 )
@@ -74,5 +77,50 @@ func TestPagerCutsAtLimitAndBytes(t *testing.T) {
 	}
 	if p := NewPager(kv.ScanQuery{}); p.Limit() != kv.DefaultLimit || p.MaxBytes() != kv.MaxPageValues {
 		t.Errorf("defaults = %d items, %d bytes; want %d, %d", p.Limit(), p.MaxBytes(), kv.DefaultLimit, kv.MaxPageValues)
+	}
+}
+
+func TestReplicaVersion(t *testing.T) {
+	if v, err := ReplicaVersion("10"); err != nil || v != 10 {
+		t.Errorf(`ReplicaVersion("10") = %d, %v; want 10`, v, err)
+	}
+	for _, s := range []string{"", "01", "-1", "1e3", "99999999999999999999"} {
+		if _, err := ReplicaVersion(s); !errors.Is(err, kv.ErrInvalidArgument) {
+			t.Errorf("ReplicaVersion(%q) error = %v, want kv.ErrInvalidArgument", s, err)
+		}
+	}
+}
+
+func TestExpiryNanos(t *testing.T) {
+	if at, err := ExpiryNanos(time.Time{}); at != nil || err != nil {
+		t.Errorf("ExpiryNanos(zero) = %v, %v; want nil (no expiry)", at, err)
+	}
+	when := time.Unix(1732536000, 123)
+	if at, err := ExpiryNanos(when); err != nil || at == nil || *at != when.UnixNano() {
+		t.Errorf("ExpiryNanos(%v) = %v, %v; want %d", when, at, err, when.UnixNano())
+	}
+	for _, far := range []time.Time{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		if _, err := ExpiryNanos(far); !errors.Is(err, kv.ErrInvalidArgument) {
+			t.Errorf("ExpiryNanos(%v) error = %v, want kv.ErrInvalidArgument", far, err)
+		}
+	}
+}
+
+func TestDeleteVersion(t *testing.T) {
+	last := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		now  int64
+		last *int64
+		want int64
+	}{
+		{100, nil, 100},
+		{100, last(50), 100},
+		{100, last(100), 101},
+		{100, last(500), 501},
+		{100, last(math.MaxInt64), math.MaxInt64},
+	} {
+		if got := DeleteVersion(tc.now, tc.last); got != tc.want {
+			t.Errorf("DeleteVersion(%d, %v) = %d, want %d", tc.now, tc.last, got, tc.want)
+		}
 	}
 }
