@@ -44,14 +44,40 @@ if (( ${#targets[@]} == 0 )); then
 fi
 log "${#targets[@]} fuzz targets, $FUZZTIME each"
 
+# fuzz_once PKG NAME: one fuzzing run; its output is kept in $out.
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+fuzz_once() {
+  "$GO" test -run '^$' -fuzz "^${2}\$" -fuzztime "$FUZZTIME" "$1" 2>&1 | tee "$out"
+  return "${PIPESTATUS[0]}"
+}
+
+# deadline_flake: the run failed only with Go's fuzz coordinator race at
+# the end of -fuzztime (go.dev/issue/75804, fixed in Go 1.27): a bare
+# "context deadline exceeded" and no failing input written.
+deadline_flake() {
+  grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"
+}
+
 failed=0
 for t in "${targets[@]}"; do
   read -r pkg name <<<"$t"
   log "fuzzing $pkg $name for $FUZZTIME"
-  if ! "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"; then
-    log "FAIL: $pkg $name (a failing input is saved under testdata/fuzz/$name)"
-    failed=$((failed + 1))
+  if fuzz_once "$pkg" "$name"; then
+    continue
   fi
+  if deadline_flake; then
+    log "$pkg $name stopped on the fuzz coordinator's deadline race (go.dev/issue/75804), nothing found; fuzzing it again"
+    if fuzz_once "$pkg" "$name"; then
+      continue
+    fi
+    if deadline_flake && "$GO" test -run "^${name}\$" "$pkg" >/dev/null; then
+      log "$pkg $name: the deadline race again, and the corpus replays clean; not a finding"
+      continue
+    fi
+  fi
+  log "FAIL: $pkg $name (a failing input is saved under testdata/fuzz/$name)"
+  failed=$((failed + 1))
 done
 (( failed == 0 )) || die "$failed of ${#targets[@]} fuzz targets failed"
 log "all ${#targets[@]} fuzz targets passed"
