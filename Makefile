@@ -35,6 +35,10 @@ BENCH_PKGS ?= ./...
 BENCH ?= .
 BENCHTIME ?= 1s
 BENCH_COUNT ?= 1
+# `make bench`: the standard set of `prism bench`, a scenario with PII too.
+BENCH_SCENARIOS ?= kv-get,kv-put,kv-mixed,kv-scan,ts-append,ts-query,graph-traverse,kv-get+pii
+BENCH_DURATION ?= 4s
+BENCH_ARGS ?=
 ARGS ?=
 BUILD_FLAGS ?=
 
@@ -52,6 +56,10 @@ tools: ## install pinned staticcheck and protoc-gen-go into .bin/ (only when mis
 services: ## start PostgreSQL, NATS (JetStream) and Redis on 127.0.0.1 unless already running
 	@scripts/services.sh
 
+.PHONY: browser
+browser: ## install headless Chromium for the admin UI's browser tests unless present
+	@scripts/browser.sh
+
 .PHONY: proto
 proto: tools ## regenerate Go code from proto/**/*.proto
 	@scripts/proto.sh gen
@@ -59,6 +67,14 @@ proto: tools ## regenerate Go code from proto/**/*.proto
 .PHONY: proto-check
 proto-check: tools ## fail if the committed generated code differs from a fresh generation
 	@scripts/proto.sh check
+
+.PHONY: examples
+examples: tools ## regenerate examples/ (protoc-gen-go + protoc-gen-prism: typed clients, namespace YAML, descriptor sets)
+	@scripts/examples.sh gen
+
+.PHONY: examples-check
+examples-check: tools ## fail if the committed examples differ from a fresh protoc-gen-prism run
+	@scripts/examples.sh check
 
 .PHONY: vet
 vet: ## go vet
@@ -84,17 +100,25 @@ fuzz: ## run every fuzz target for longer (FUZZTIME each; FUZZ=regexp, FUZZ_PKGS
 	@FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' scripts/fuzz.sh $(FUZZ_PKGS)
 
 .PHONY: test
-test: ## everything CI runs: tools, services, proto-check, vet, staticcheck, tests, fuzz smoke
+test: ## everything CI runs: tools, services, browser, proto-check, vet, staticcheck, tests, fuzz smoke
 	@$(PHASE) tools       $(MAKE) tools
 	@$(PHASE) services    $(MAKE) services
+	@$(PHASE) browser     $(MAKE) browser
 	@$(PHASE) proto-check $(MAKE) proto-check
+	@$(PHASE) examples-check $(MAKE) examples-check
 	@$(PHASE) vet         $(MAKE) vet
 	@$(PHASE) staticcheck $(MAKE) staticcheck
 	@$(PHASE) go-test     $(MAKE) unit
 	@$(PHASE) fuzz-smoke  $(MAKE) fuzz-smoke
 
 .PHONY: bench
-bench: ## benchmarks (BENCH_PKGS, BENCH, BENCHTIME, BENCH_COUNT)
+bench: ## `prism bench` standard set vs the no-op floor and the direct backend (BENCH_DURATION, BENCH_ARGS); writes bench.json, bench.html
+	$(GO) build -o $(ROOT)/bin/prism ./cmd/prism
+	$(ROOT)/bin/prism bench --scenario '$(BENCH_SCENARIOS)' --duration $(BENCH_DURATION) --warmup 1s \
+		--open-fraction 0.5 --json $(ROOT)/bench.json --html $(ROOT)/bench.html $(BENCH_ARGS)
+
+.PHONY: bench-go
+bench-go: ## go test benchmarks (BENCH_PKGS, BENCH, BENCHTIME, BENCH_COUNT)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -count=$(BENCH_COUNT) $(BENCH_PKGS)
 
 .PHONY: build

@@ -102,6 +102,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusPreconditionFailed, Code: CodeFailedPrecondition, Message: "version does not match the current version of the key"}
 	case errors.Is(err, kv.ErrExists):
 		return &apiError{Status: http.StatusConflict, Code: CodeAlreadyExists, Message: "key already exists"}
+	case errors.Is(err, kv.ErrInvalidArgument):
+		return invalid("%v", err)
 	case errors.Is(err, kv.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return unavailable()
 	}

@@ -77,6 +77,7 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 	switch k.op {
 	case kvGet:
 		it, err := store.Get(ctx, ns, k.key)
+		s.compareRead(c, k.key, it, err)
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +125,9 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		if err != nil {
 			return nil, err
 		}
+		if c.ns.mig != nil {
+			s.shadowPut(ctx, c, op, v)
+		}
 		r := jsonReply(http.StatusOK, putResult{Key: k.key, Version: v})
 		r.header("etag", etag(v))
 		return r, nil
@@ -132,7 +136,7 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 		if err := s.auditAccess(ctx, c, a, nil); err != nil {
 			return nil, err
 		}
-		if err := store.Delete(ctx, ns, k.key, k.cond); err != nil {
+		if err := s.deleteKV(ctx, c, k.key, k.cond); err != nil {
 			return nil, err
 		}
 		return &reply{status: http.StatusNoContent}, nil
@@ -212,7 +216,7 @@ func (s *Server) runKV(ctx context.Context, c *call, body []byte) (*reply, error
 				return nil, err
 			}
 		}
-		versions, err := store.Batch(ctx, ns, ops)
+		versions, err := s.batchKV(ctx, c, ops)
 		if err != nil {
 			return nil, err
 		}

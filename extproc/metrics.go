@@ -1,7 +1,6 @@
 package extproc
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +12,8 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	tailWaiters prometheus.Gauge
+	obs         *obsMetrics // observe.go
+	migrationMetrics
 }
 
 // newMetrics creates and registers the metrics.
@@ -36,18 +37,20 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "prism_tail_waiters",
 			Help: "TimeSeries tail requests currently waiting for events.",
 		}),
+		migrationMetrics: newMigrationMetrics(),
 	}
+	m.obs = newObsMetrics(reg)
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.tailWaiters)
+		reg.MustRegister(m.requests, m.duration, m.tailWaiters, m.shadowWrites, m.shadowReads)
 	}
 	return m
 }
 
 // observe records one answered request.
 func (m *Metrics) observe(c *call, status int, took time.Duration) {
-	ns, op := c.ns.cfg.GetNamespace(), c.operation()
-	m.requests.WithLabelValues(ns, c.abstraction, op, c.ns.cfg.GetBackend(), strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(ns, c.abstraction, op).Observe(took.Seconds())
+	ch := m.children(requestLabels{namespace: c.ns.cfg.GetNamespace(), abstraction: c.abstraction, operation: c.operation(), backend: c.ns.cfg.GetBackend(), code: status})
+	ch.requests.Inc()
+	ch.duration.Observe(took.Seconds())
 }
 
 // operation names a call for metrics and logs.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,15 +17,15 @@ import (
 
 // preparePolicy readies a namespace's policy inputs, PII schema and data key
 // at config time, so that requests only evaluate and encrypt. A namespace
-// without a PII schema and without access lists is left open: no policy
-// evaluation, as before policies existed.
+// without a PII schema, without access lists and without a named policy is
+// left open: no policy evaluation, as before policies existed.
 func (s *Server) preparePolicy(ctx context.Context, n *configv1.Namespace, ns *namespace) error {
 	name := n.GetNamespace()
 	a := n.GetAccess()
 	ns.access = policies.Access{Owners: a.GetOwners(), Readers: a.GetReaders(), RequireIdentity: a.GetRequireIdentity()}
 	fields := pii.FieldsOf(n.GetSchema())
 	hasAccess := len(ns.access.Owners) > 0 || len(ns.access.Readers) > 0 || ns.access.RequireIdentity
-	if len(fields) == 0 && !hasAccess {
+	if len(fields) == 0 && !hasAccess && n.GetPolicy() == "" {
 		return nil
 	}
 	switch n.GetAbstraction() {
@@ -57,12 +58,33 @@ func (s *Server) preparePolicy(ctx context.Context, n *configv1.Namespace, ns *n
 			ns.fields[i] = policies.Field{Path: f.Path, Class: string(f.Class)}
 		}
 	}
-	eng, err := s.policyEngine(ctx)
+	eng, which, err := s.namespacePolicy(ctx, n)
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", name, err)
 	}
+	// A conflict can depend on the namespace's own inputs, which the
+	// control plane's generic probes do not name: try them before the
+	// policy answers real requests (unless they already passed with this
+	// very engine: an Apply for an unrelated change should not re-evaluate
+	// every namespace).
+	if cur := s.state.Load().namespaces[name]; cur == nil || cur.policy != eng || !sameProbes(cur, ns) {
+		probes := policies.ProbeInputs(name, ns.fields, ns.access, operationsOf(n.GetAbstraction()))
+		if err := eng.Probe(ctx, probes); err != nil {
+			return fmt.Errorf("namespace %s: policy %s: %w", name, which, err)
+		}
+	}
 	ns.policy = eng
 	return nil
+}
+
+// sameProbes reports whether two generations of a namespace have the same
+// probe inputs.
+func sameProbes(a, b *namespace) bool {
+	return a.cfg.GetAbstraction() == b.cfg.GetAbstraction() &&
+		slices.Equal(a.fields, b.fields) &&
+		slices.Equal(a.access.Owners, b.access.Owners) &&
+		slices.Equal(a.access.Readers, b.access.Readers) &&
+		a.access.RequireIdentity == b.access.RequireIdentity
 }
 
 // policyEngine compiles the policy the first time a namespace needs it.
@@ -108,7 +130,7 @@ func (s *Server) authorize(ctx context.Context, c *call, op, key string) (*acces
 	if a.in.Fields == nil {
 		a.in.Fields = []policies.Field{}
 	}
-	d, err := ns.policy.Decide(ctx, a.in)
+	d, err := s.decide(ctx, ns.policy, a.in)
 	if err != nil {
 		s.log.WarnContext(ctx, "policy evaluation failed; denying", "request_id", c.req.requestID, "namespace", a.in.Namespace, "err", err)
 		d = policies.Decision{Reason: "denied by policy", Audit: len(ns.fields) > 0}
@@ -146,7 +168,7 @@ func (s *Server) record(ctx context.Context, c *call, a *access, touched []strin
 	if touched == nil {
 		touched = []string{}
 	}
-	err := s.audit.Append(ctx, audit.Record{
+	err := s.appendAudit(ctx, audit.Record{
 		Subject:   a.in.Subject,
 		Namespace: a.in.Namespace,
 		Key:       a.in.Key,

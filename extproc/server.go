@@ -16,6 +16,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -41,13 +42,19 @@ type Options struct {
 	// RetireAfter is how long a backend removed from the config stays open for
 	// requests already holding it (default 1 minute).
 	RetireAfter time.Duration
-	// Policy is the Rego policy (file name → source) deciding access and PII
-	// field actions; nil means policies.Default(). It is compiled once, by the
-	// first Apply with a namespace that needs it (PII schema or access lists).
+	// Policy is the built-in Rego policy (file name → source) deciding
+	// access and PII field actions of namespaces whose policy is "default"
+	// (or empty) while no policy named "default" has been pushed; nil means
+	// policies.Default(). It is compiled once, by the first Apply with a
+	// namespace that needs it (PII schema or access lists). Pushed policies
+	// arrive in the config (DevConfig.policies).
 	Policy map[string]string
 	// Keyring holds the data keys of namespaces with a PII schema. Without
 	// it, Apply refuses such namespaces: PII is never stored in plaintext.
 	Keyring *pii.Keyring
+	// TracerProvider, when set, traces requests (OpenTelemetry); nil
+	// traces nothing at no cost.
+	TracerProvider trace.TracerProvider
 	// Audit is where PII accesses are recorded before they are answered.
 	// Without it, Apply refuses namespaces with a PII schema.
 	Audit audit.Log
@@ -67,11 +74,21 @@ type Server struct {
 	keyring       *pii.Keyring
 	audit         audit.Log
 	engine        *policies.Engine // compiled on first need; guarded by applyMu
+	tracer        trace.Tracer     // nil: tracing off
+	// policies are the pushed policies in force, applying those of the
+	// Apply in progress (both guarded by applyMu; see policyset.go).
+	policies, applying policySet
 
 	applyMu sync.Mutex // serialises Apply and Close
 	stores  map[storeKey]*openStore
-	closing chan struct{}
-	wg      sync.WaitGroup
+	// migSeen is the last migration config applied per namespace (applyMu).
+	migSeen map[string]*configv1.Migration
+	// migs are the counters reported to the control plane.
+	migMu       sync.Mutex
+	migs        map[string]*migCounters
+	comparisons chan struct{} // shadow reads in flight
+	closing     chan struct{}
+	wg          sync.WaitGroup
 }
 
 // NewServer makes a server with an empty config: every data API request gets
@@ -84,9 +101,13 @@ func NewServer(opts Options) *Server {
 		retireAfter: opts.RetireAfter,
 		stores:      map[storeKey]*openStore{},
 		closing:     make(chan struct{}),
+		migSeen:     map[string]*configv1.Migration{},
+		migs:        map[string]*migCounters{},
+		comparisons: make(chan struct{}, maxComparisons),
 
 		policyModules: opts.Policy,
 		keyring:       opts.Keyring,
+		tracer:        newTracer(opts.TracerProvider),
 		audit:         opts.Audit,
 	}
 	if s.policyModules == nil {
@@ -159,9 +180,12 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			if req.requestID == "" {
 				req.requestID = newRequestID()
 			}
-			c, rep := s.decode(&req)
+			ctx = s.traceRequest(ctx, msg, &req)
+			defer s.endRequest(ctx)
+			c, rep := s.tracedDecode(ctx, &req)
 			switch {
 			case rep != nil:
+				s.metrics.rejected(s.state.Load(), &req, rep.status)
 			case !c.needsBody() || req.endOfStream:
 				if w := c.wait(); w > 0 {
 					// Envoy's message_timeout (200 ms by default) would end a
@@ -173,6 +197,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 				rep = s.run(ctx, c, nil)
 			case req.contentLength > c.ns.maxValue:
 				rep = errorReply(tooLarge("body of %d bytes is over the namespace limit of %d bytes", req.contentLength, c.ns.maxValue), req.requestID)
+				s.metrics.rejectedCall(c, rep.status)
 			default:
 				p = &pending{req: req, call: c}
 				resp = continueHeaders()
@@ -316,6 +341,7 @@ func (s *Server) run(ctx context.Context, c *call, body []byte) *reply {
 	start := time.Now()
 	rep := s.runCall(ctx, c, body)
 	s.metrics.observe(c, rep.status, time.Since(start))
+	traceStatus(ctx, rep.status)
 	return rep
 }
 
@@ -340,9 +366,9 @@ func (s *Server) runCall(ctx context.Context, c *call, body []byte) *reply {
 		e := toAPIError(err)
 		switch e.Code {
 		case CodeInternal:
-			s.log.ErrorContext(ctx, "request failed", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "err", err)
+			s.log.ErrorContext(ctx, "request failed", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "operation", c.operation(), "err", err)
 		case CodeUnavailable:
-			s.log.WarnContext(ctx, "backend unavailable", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "err", err)
+			s.log.WarnContext(ctx, "backend unavailable", "request_id", c.req.requestID, "namespace", c.ns.cfg.GetNamespace(), "operation", c.operation(), "err", err)
 		}
 		return errorReply(e, c.req.requestID)
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -18,6 +16,7 @@ import (
 	"github.com/prism-gw/prism/extproc/pii"
 	"github.com/prism-gw/prism/policies"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
+	"github.com/prism-gw/prism/xds/config"
 )
 
 // Defaults of a namespace's limits.
@@ -41,6 +40,8 @@ type namespace struct {
 	access policies.Access
 	fields []policies.Field // the PII schema as the policy sees it
 	pii    *pii.Schema      // nil without a PII schema
+	// mig is set while the namespace migrates; kv is then its primary.
+	mig *migration
 }
 
 // state is one immutable generation of config. Requests read it through an
@@ -63,32 +64,11 @@ type openStore struct {
 	store io.Closer // kv.Store, ts.Store or graph.Store
 }
 
-// driverDSN maps a backend config to a driver name and its DSN; the driver
-// name is the same in every abstraction's registry.
+// driverDSN maps a backend config to a driver name and its DSN; the
+// mapping lives in xds/config so that `prism migrate backfill` opens a
+// backend exactly as extproc does.
 func driverDSN(b *configv1.Backend) (driver, dsn string, err error) {
-	switch d := b.GetDriver().(type) {
-	case *configv1.Backend_Sqlite:
-		driver, dsn = "sqlite", d.Sqlite.GetPath()
-	case *configv1.Backend_Postgres:
-		driver, dsn = "postgres", d.Postgres.GetDsn()
-	case *configv1.Backend_Nats:
-		driver, dsn = "nats", d.Nats.GetUrl()
-	case *configv1.Backend_Kafka:
-		driver, dsn = "kafka", "kafka://"+strings.Join(d.Kafka.GetBrokers(), ",")
-	case *configv1.Backend_Neptune:
-		driver, dsn = "neptune", d.Neptune.GetEndpoint()
-		if r := d.Neptune.GetRegion(); r != "" && dsn != "" {
-			dsn += "?region=" + url.QueryEscape(r) // a region turns SigV4 signing on
-		}
-	case *configv1.Backend_Redis:
-		return "", "", fmt.Errorf("backend %s: redis is a cache, not a primary backend", b.GetName())
-	default:
-		return "", "", fmt.Errorf("backend %s: no driver configured", b.GetName())
-	}
-	if dsn == "" {
-		return "", "", fmt.Errorf("backend %s: %s needs its address or path", b.GetName(), driver)
-	}
-	return driver, dsn, nil
+	return config.DriverDSN(b)
 }
 
 // openFor opens the store of one abstraction on a backend.
@@ -143,15 +123,32 @@ func (s *Server) Apply(ctx context.Context, cfg *configv1.DevConfig) error {
 		}
 		byName[b.GetName()] = b
 	}
+	// Policies first: one that cannot be compiled refuses the whole config
+	// before any backend is opened (see policyset.go).
+	pols, err := s.preparePolicies(ctx, cfg.GetPolicies())
+	if err != nil {
+		return err
+	}
+	s.applying = pols
+	defer func() { s.applying = nil }()
 	next := &state{namespaces: make(map[string]*namespace, len(namespaces))}
 	opened := map[storeKey]*openStore{}
 	var errs []error
+	migrations := make(map[string]*configv1.Migration, len(cfg.GetMigrations()))
+	for _, m := range cfg.GetMigrations() {
+		if err := checkPhase(s.migSeen[m.GetNamespace()], m); err != nil {
+			errs = append(errs, err)
+		}
+		if activeMigration(m.GetPhase()) {
+			migrations[m.GetNamespace()] = m
+		}
+	}
 	for _, n := range namespaces {
 		if _, dup := next.namespaces[n.GetNamespace()]; dup {
 			errs = append(errs, fmt.Errorf("namespace %s declared twice", n.GetNamespace()))
 			continue
 		}
-		ns, err := s.prepareNamespace(ctx, n, byName, opened)
+		ns, err := s.prepareNamespace(ctx, n, migrations[n.GetNamespace()], byName, opened)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -173,14 +170,19 @@ func (s *Server) Apply(ctx context.Context, cfg *configv1.DevConfig) error {
 			retired = append(retired, o)
 		}
 	}
+	s.endMigrations(cfg.GetMigrations(), opened)
 	s.stores = opened
+	s.policies = pols
+	s.installMigrations(next, cfg.GetMigrations())
+	s.traceStores(next)
 	s.state.Store(next)
 	s.retire(retired)
 	return nil
 }
 
 // prepareNamespace checks one namespace and opens (or reuses) its backend.
-func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, backends map[string]*configv1.Backend, opened map[storeKey]*openStore) (*namespace, error) {
+// m is the namespace's migration when one is active.
+func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, m *configv1.Migration, backends map[string]*configv1.Backend, opened map[storeKey]*openStore) (*namespace, error) {
 	name := n.GetNamespace()
 	if err := configv1.ValidateName(name); err != nil {
 		return nil, fmt.Errorf("namespace: %w", err)
@@ -189,19 +191,9 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, ba
 	if !ok {
 		return nil, fmt.Errorf("namespace %s: unknown backend %q", name, n.GetBackend())
 	}
-	key := storeKey{backend: b.GetName(), abstraction: n.GetAbstraction()}
-	o, ok := opened[key]
-	if !ok {
-		if cur, ok := s.stores[key]; ok && proto.Equal(cur.cfg, b) {
-			o = cur
-		} else {
-			st, err := openFor(ctx, n.GetAbstraction(), b)
-			if err != nil {
-				return nil, fmt.Errorf("namespace %s: %w", name, err)
-			}
-			o = &openStore{cfg: b, store: st}
-		}
-		opened[key] = o
+	o, err := s.openStore(ctx, storeKey{backend: b.GetName(), abstraction: n.GetAbstraction()}, b, opened)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %s: %w", name, err)
 	}
 	ns := &namespace{cfg: n, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout}
 	if err := s.preparePolicy(ctx, n, ns); err != nil {
@@ -214,6 +206,9 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, ba
 		if d := l.GetRequestTimeout().AsDuration(); d > 0 {
 			ns.timeout = d
 		}
+	}
+	if m != nil {
+		return ns, s.prepareMigration(ctx, n, m, backends, o, opened, ns)
 	}
 	switch st := o.store.(type) {
 	case kv.Store:
@@ -234,6 +229,24 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, ba
 		}
 	}
 	return ns, nil
+}
+
+// openStore returns the open store of key: one this Apply already opened,
+// the one in force when its backend config is unchanged, or a new one.
+func (s *Server) openStore(ctx context.Context, key storeKey, b *configv1.Backend, opened map[storeKey]*openStore) (*openStore, error) {
+	if o, ok := opened[key]; ok {
+		return o, nil
+	}
+	o, ok := s.stores[key]
+	if !ok || !proto.Equal(o.cfg, b) {
+		st, err := openFor(ctx, key.abstraction, b)
+		if err != nil {
+			return nil, err
+		}
+		o = &openStore{cfg: b, store: st}
+	}
+	opened[key] = o
+	return o, nil
 }
 
 // tsOptions derives a namespace's TimeSeries options from its config.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"github.com/prism-gw/prism/envoy/certs"
+	"github.com/prism-gw/prism/envoy/devedge"
 	"github.com/prism-gw/prism/extproc"
 	"github.com/prism-gw/prism/extproc/xdsclient"
 )
@@ -35,16 +38,26 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.xdsAddr, "xds", "127.0.0.1:18000", "ADS gRPC listen address of the control plane")
 	fs.StringVar(&o.storeDSN, "store", ".prism/xds.db", "desired state: a SQLite file path, or a postgres:// DSN")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := addLogFormatFlag(fs)
 	metricsAddr := fs.String("metrics", "", "listen address of /metrics (Prometheus); empty: none")
 	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
 	piiF := addPIIFlags(fs)
+	traceF := addTracingFlags(fs)
+	tlsOn := fs.Bool("tls", false, "the dev edge terminates mTLS like Envoy: certificates of a dev CA in --tls-dir (made when missing); a client certificate's URI SAN becomes the caller's identity")
+	tlsDir := fs.String("tls-dir", ".prism/certs", "with --tls: the dev CA and server certificate (`prism certs --out DIR --client NAME` issues client certificates)")
+	tlsRequire := fs.Bool("tls-require-client-cert", false, "with --tls: refuse clients without a certificate at the handshake (default: they get no identity, so namespaces that require one answer 401)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newFormatLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
+	tp, err := traceF.start(ctx, log, "prism-dev")
+	if err != nil {
+		return err
+	}
+	defer traceF.shutdown(log)
 	if err := checkAdminAuth(o.adminAddr, o.adminToken); err != nil {
 		return err
 	}
@@ -62,6 +75,10 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer auditLog.Close() // after srv.Close, deferred below
+	// Pick up keys that `prism keys rotate` adds while this runs.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go keyring.Watch(watchCtx, keyReloadInterval, log)
 
 	grpcLis, err := net.Listen("tcp", *grpcAddr)
 	if err != nil {
@@ -71,6 +88,12 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		grpcLis.Close()
 		return fmt.Errorf("dev edge listener: %w", err)
+	}
+	if *tlsOn {
+		if httpLis, err = listenEdgeTLS(httpLis, *tlsDir, *tlsRequire, log); err != nil {
+			grpcLis.Close()
+			return err
+		}
 	}
 	xdsLis, adminLis, err := listenXDS(o.xdsAddr, o.adminAddr)
 	if err != nil {
@@ -84,7 +107,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	cc, closeCache := openCache(*redisAddr, log)
 	defer closeCache()
 	reg := newRegistry()
-	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc, Metrics: reg, Keyring: keyring, Audit: auditLog})
+	o.metrics, o.audit = reg, auditLog
+	srv := extproc.NewServer(extproc.Options{Logger: log, Cache: cc, Metrics: reg, Keyring: keyring, Audit: auditLog, TracerProvider: tp})
 	defer srv.Close()
 	// The control plane is in this process: no cache file to start from.
 	client, err := newExtprocXDSClient(srv, xdsclient.Options{Addr: xdsLis.Addr().String(), NodeID: defaultNodeID(), Logger: log})
@@ -112,6 +136,9 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopXDS()
 	g.Go(func() error { return serveXDS(xdsCtx, o, xdsLis, adminLis) })
 	g.Go(func() error { return client.Run(gctx) })
+	g.Go(func() error {
+		return srv.ReportMigrations(gctx, xdsLis.Addr().String(), defaultNodeID(), extproc.DefaultReportInterval)
+	})
 	g.Go(func() error { return serveMetrics(gctx, *metricsAddr, reg, log) })
 	g.Go(func() error {
 		defer stopXDS()
@@ -123,7 +150,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 			httpLis.Close()
 			return nil
 		}
-		log.Info("prism dev ready", "http", httpLis.Addr().String(), "grpc", grpcLis.Addr().String(),
+		log.Info("prism dev ready", "http", httpLis.Addr().String(), "tls", *tlsOn, "grpc", grpcLis.Addr().String(),
 			"admin", adminLis.Addr().String(), "xds", xdsLis.Addr().String(), "startup", time.Since(start).Round(time.Millisecond).String())
 		return serveEdgeThenGRPC(gctx, newEdgeServer(conn, log), httpLis, newGRPCServer(srv), grpcLis, log)
 	})
@@ -152,4 +179,21 @@ func serveEdgeThenGRPC(ctx context.Context, edge *http.Server, httpLis net.Liste
 		return serveGRPC(stopCtx, grpcSrv, grpcLis)
 	})
 	return g.Wait()
+}
+
+// listenEdgeTLS wraps the dev edge's listener in mTLS with the dev CA of
+// dir, creating the CA and a server certificate for localhost when missing.
+// It closes lis on error.
+func listenEdgeTLS(lis net.Listener, dir string, requireClientCert bool, log *slog.Logger) (net.Listener, error) {
+	if _, err := certs.EnsureDevSet(dir, certs.DefaultTrustDomain, []string{"localhost", "127.0.0.1", "::1"}); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--tls: %w", err)
+	}
+	cfg, err := devedge.TLSConfig(dir, requireClientCert)
+	if err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--tls: %w", err)
+	}
+	log.Info("dev edge terminates mTLS", "certs", dir, "require_client_cert", requireClientCert)
+	return tls.NewListener(lis, cfg), nil
 }

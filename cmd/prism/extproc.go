@@ -24,15 +24,17 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "config file (YAML); default: the embedded prism.yaml. Not with --xds")
 	grpcAddr := fs.String("grpc", "0.0.0.0:9001", "ext_proc gRPC listen address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := addLogFormatFlag(fs)
 	redisAddr := fs.String("redis", "", "Redis address (host:port) of the KeyValue cache; empty: no cache")
 	xdsAddr := fs.String("xds", "", "address (host:port) of prism xds; backends and namespaces then come from the control plane")
 	nodeID := fs.String("node-id", "", "with --xds: node id, unique per instance; default hostname-pid")
 	xdsCache := fs.String("xds-cache", ".prism/xds-cache.json", "with --xds: file keeping the last applied config, served at start while the control plane is unreachable; empty: none")
 	piiF := addPIIFlags(fs)
+	traceF := addTracingFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newFormatLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -44,7 +46,15 @@ func runExtproc(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer auditLog.Close() // after srv.Close, deferred below
+	// Pick up keys that `prism keys rotate` adds while this runs.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go keyring.Watch(watchCtx, keyReloadInterval, log)
 	popts := extproc.Options{Logger: log, Keyring: keyring, Audit: auditLog}
+	if popts.TracerProvider, err = traceF.start(ctx, log, "prism-extproc"); err != nil {
+		return err
+	}
+	defer traceF.shutdown(log)
 	if *xdsAddr != "" {
 		if *nodeID == "" {
 			*nodeID = defaultNodeID()
@@ -93,6 +103,7 @@ func runExtprocXDS(ctx context.Context, popts extproc.Options, grpcAddr, redisAd
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return client.Run(gctx) })
+	g.Go(func() error { return srv.ReportMigrations(gctx, opts.Addr, opts.NodeID, extproc.DefaultReportInterval) })
 	g.Go(func() error {
 		log.Info("prism extproc waiting for its config", "xds", opts.Addr, "node", opts.NodeID)
 		select {

@@ -36,6 +36,7 @@ type xdsStack struct {
 	admin    string
 	stopXDS  func() error
 	edge     string
+	grpcAddr string // extproc's ext_proc listener
 	stopProc func()
 	nodeID   string
 }
@@ -77,6 +78,7 @@ func (s *xdsStack) stopControlPlane() {
 func (s *xdsStack) startExtproc() {
 	s.t.Helper()
 	grpcAddr := freeAddr(s.t)
+	s.grpcAddr = grpcAddr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

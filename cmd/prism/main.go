@@ -21,8 +21,13 @@ Usage:
   prism extproc  [flags]   run the ext_proc gRPC server for Envoy
   prism xds      [flags]   run the control plane: ADS for Envoy and extproc, admin HTTP API
   prism policy test DIR    compile a Rego policy directory and run its unit tests ("-": built-in)
-  prism audit verify [FILE] check the hash chain of an audit log (default .prism/audit.log)
+  prism policy push DIR    push a policy to the control plane, wait until extproc enforces it (--name, --admin)
+  prism audit verify [FILE|DSN] check the hash chain of an audit log (default .prism/audit.log)
   prism certs    [flags]   write dev certificates: a CA, Envoy's server cert, SPIFFE client certs
+  prism ns       apply|plan|diff -f FILE   declare namespaces (YAML or a descriptor set): plan, provision, show drift
+  prism migrate  start|advance|promote|abort|status|backfill NS   move a KeyValue namespace to another backend
+  prism keys rotate|list|reencrypt NS   PII data keys: add one, list them, move old values to the current one
+  prism bench    [flags]   load-test extproc like Envoy does, against a no-op floor and the backend directly
 
 Run "prism COMMAND -h" for the flags of a command.
 `
@@ -56,6 +61,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	case "certs":
 		return runCerts(args[1:], stdout, stderr)
+	case "ns":
+		return runNS(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -80,6 +81,9 @@ func newGRPCServer(srv *extproc.Server) *grpc.Server {
 		grpc.MaxRecvMsgSize(maxGRPCMessage),
 		grpc.MaxSendMsgSize(maxGRPCMessage),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
+		// Reused stream goroutines keep their grown stacks: a new goroutine
+		// per stream spent a quarter of a KV get growing its stack (pprof).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*8),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	extprocv3.RegisterExternalProcessorServer(g, srv)
@@ -192,14 +196,14 @@ func addPIIFlags(set *flag.FlagSet) *piiFlags {
 	p := &piiFlags{}
 	set.StringVar(&p.kekFile, "kek-file", ".prism/kek", "key-encryption key wrapping the PII data keys (32 bytes, base64 or hex); created when missing")
 	set.StringVar(&p.keysFile, "keys-file", ".prism/keys.json", "keyring file holding the wrapped PII data keys")
-	set.StringVar(&p.auditLog, "audit-log", ".prism/audit.log", "append-only, hash-chained audit log of PII accesses")
+	set.StringVar(&p.auditLog, "audit-log", ".prism/audit.log", "append-only, hash-chained audit log of PII accesses: a JSON-lines file, or a database (a path ending in .db, sqlite://PATH, postgres://DSN)")
 	return p
 }
 
 // open loads (or on first start creates) the KEK, and opens the keyring and
 // the audit log. The caller closes the log after the server.
-func (p *piiFlags) open(log *slog.Logger) (*pii.Keyring, *audit.FileLog, error) {
-	for _, path := range []string{p.kekFile, p.keysFile, p.auditLog} {
+func (p *piiFlags) open(log *slog.Logger) (*pii.Keyring, audit.Store, error) {
+	for _, path := range []string{p.kekFile, p.keysFile} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, nil, err
 		}
@@ -214,7 +218,9 @@ func (p *piiFlags) open(log *slog.Logger) (*pii.Keyring, *audit.FileLog, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("--kek-file: %w", err)
 	}
-	al, err := audit.OpenFile(p.auditLog)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	al, err := audit.Open(ctx, p.auditLog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--audit-log: %w", err)
 	}

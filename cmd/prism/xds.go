@@ -12,15 +12,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-gw/prism/policies"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 	"github.com/prism-gw/prism/xds/admin"
 	"github.com/prism-gw/prism/xds/config"
 	"github.com/prism-gw/prism/xds/desired"
+	"github.com/prism-gw/prism/xds/migration"
 	"github.com/prism-gw/prism/xds/model"
+	"github.com/prism-gw/prism/xds/provision"
+	"github.com/prism-gw/prism/xds/report"
 	"github.com/prism-gw/prism/xds/server"
 	"github.com/prism-gw/prism/xds/store"
 )
@@ -40,6 +46,12 @@ type xdsOptions struct {
 	model    model.Options
 	resync   time.Duration
 	log      *slog.Logger
+	// audit and metrics feed the admin API's audit and traffic pages when
+	// extproc runs in the same process (prism dev); nil otherwise.
+	audit   admin.AuditReader
+	metrics prometheus.Gatherer
+	// metricsAddr serves the xDS metrics when metrics is nil (xdsmetrics.go).
+	metricsAddr string
 }
 
 // runXDS runs the control plane: ADS on --xds, the admin API on --admin.
@@ -57,6 +69,8 @@ func runXDS(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.model.CertDir, "envoy-cert-dir", model.DefaultCertDir, "directory on the Envoy host with server.pem, server-key.pem and ca.pem")
 	fs.DurationVar(&o.resync, "resync", 30*time.Second, "how often to reload the store (other replicas) and re-resolve extproc host names")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := addLogFormatFlag(fs)
+	fs.StringVar(&o.metricsAddr, "metrics", "", "listen address of /metrics (Prometheus: xDS pushes, ACKs, NACKs, node versions); empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,7 +83,7 @@ func runXDS(ctx context.Context, args []string, stderr io.Writer) error {
 			o.extproc = append(o.extproc, e)
 		}
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newFormatLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -134,10 +148,20 @@ func serveXDS(ctx context.Context, o xdsOptions, xdsLis, adminLis net.Listener) 
 		adminLis.Close()
 		return err
 	}
+	if err := serveXDSMetrics(gctx, g, o, srv); err != nil {
+		xdsLis.Close()
+		adminLis.Close()
+		return err
+	}
 	grpcSrv := newXDSGRPCServer()
 	srv.Register(grpcSrv)
+	// Migration counters arrive next to ADS; backfill progress goes to the
+	// store's values table, which never causes an xDS push.
+	values, _ := st.(store.Values)
+	tracker := migration.NewTracker(migration.TrackerOptions{State: ctl.State, Values: values, Logger: o.log})
+	report.Register(grpcSrv, tracker)
 	adminSrv := &http.Server{
-		Handler:           admin.New(ctl, srv, admin.Options{Token: o.adminToken, Logger: o.log}),
+		Handler:           admin.New(ctl, srv, admin.Options{Token: o.adminToken, Logger: o.log, Migrations: tracker, Audit: o.audit, Metrics: o.metrics, Provisioner: provision.New(provision.Options{Logger: o.log})}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.log.Handler(), slog.LevelWarn),
 	}
@@ -161,16 +185,32 @@ func newXDSGRPCServer() *grpc.Server {
 	)
 }
 
-// seedStore gives an empty store its first state: --seed's backends and
-// namespaces, and a "default" pool of --extproc when there are no pools.
+// seedStore gives an empty store its first state: --seed's backends,
+// policies and namespaces, and a "default" pool of --extproc when there are
+// no pools. Seed policies pass the admin API's checks (policies.Check) first.
 func seedStore(ctx context.Context, st store.Store, o xdsOptions) error {
 	seed := o.seed
 	seeded := false
+	var seedPolicies []*configv1.Policy
+	for _, p := range seed.GetPolicies() {
+		checked, err := policies.Check(ctx, p.GetModules())
+		if err != nil {
+			return fmt.Errorf("seed policy %s: %w", p.GetName(), err)
+		}
+		p = proto.Clone(p).(*configv1.Policy)
+		p.Version = checked.Version
+		seedPolicies = append(seedPolicies, p)
+	}
 	_, changed, err := st.Update(ctx, func(s *desired.State) error {
 		if seed != nil && s.Version == 0 {
 			seeded = true
 			for _, b := range seed.GetBackends() {
 				if err := s.Put(b); err != nil {
+					return err
+				}
+			}
+			for _, p := range seedPolicies {
+				if err := s.Put(p); err != nil {
 					return err
 				}
 			}

@@ -56,6 +56,9 @@ type Request struct {
 	// Name is the identity's path in the trust domain: "orders" gives
 	// spiffe://<trust domain>/orders. Empty gives no URI SAN.
 	Name string
+	// URI, when set, is the URI SAN instead of Name's SPIFFE ID: a
+	// spiffe:// URI, e.g. of a workload in another trust domain.
+	URI string
 	// DNSNames and IPs are further SANs (a server's host names).
 	DNSNames []string
 	IPs      []net.IP
@@ -152,7 +155,13 @@ func (ca *CA) Issue(r Request) (*Issued, error) {
 	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
 		tmpl.NotAfter = ca.Cert.NotAfter // never outlive the issuer
 	}
-	if r.Name != "" {
+	if r.URI != "" {
+		id, err := url.Parse(r.URI)
+		if err != nil || id.Scheme != "spiffe" || id.Host == "" || id.RawQuery != "" || id.Fragment != "" {
+			return nil, fmt.Errorf("certs: URI SAN %q is not a spiffe://<trust domain>/<path> ID", r.URI)
+		}
+		tmpl.URIs = []*url.URL{id}
+	} else if r.Name != "" {
 		id, err := url.Parse(ca.ID(r.Name))
 		if err != nil {
 			return nil, fmt.Errorf("certs: name %q: %w", r.Name, err)
@@ -237,19 +246,7 @@ func WriteDevSet(dir, trustDomain string, hosts, clients []string) (*CA, error) 
 	if err := write(dir, CAFile, ca.CertPEM(), CAKeyFile, caKey); err != nil {
 		return nil, err
 	}
-	srv := Request{Name: "envoy", Usage: ServerAuth}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			srv.IPs = append(srv.IPs, ip)
-		} else {
-			srv.DNSNames = append(srv.DNSNames, h)
-		}
-	}
-	s, err := ca.Issue(srv)
-	if err != nil {
-		return nil, err
-	}
-	if err := write(dir, ServerFile, s.CertPEM, ServerKeyFile, s.KeyPEM); err != nil {
+	if err := writeServer(ca, dir, hosts); err != nil {
 		return nil, err
 	}
 	for _, name := range clients {
@@ -291,4 +288,61 @@ func serial() *big.Int {
 		return big.NewInt(time.Now().UnixNano())
 	}
 	return n
+}
+
+// EnsureDevSet loads the CA and server certificate WriteDevSet wrote into
+// dir, or writes a new set (no client certificates) when dir has no CA yet:
+// `prism dev --tls` keeps its CA across restarts, so client certificates
+// issued earlier stay valid.
+func EnsureDevSet(dir, trustDomain string, hosts []string) (*CA, error) {
+	caPath, keyPath := filepath.Join(dir, CAFile), filepath.Join(dir, CAKeyFile)
+	if _, err := os.Stat(caPath); errors.Is(err, os.ErrNotExist) {
+		return WriteDevSet(dir, trustDomain, hosts, nil)
+	}
+	ca, err := LoadCA(caPath, keyPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ServerFile)); errors.Is(err, os.ErrNotExist) {
+		if err := writeServer(ca, dir, hosts); err != nil {
+			return nil, err
+		}
+	}
+	return ca, nil
+}
+
+// WriteClient issues a client certificate into dir as <name>.pem and
+// <name>-key.pem. Its URI SAN is uri when set (it must be a spiffe:// URI,
+// possibly of another trust domain), else the CA's SPIFFE ID of name. It
+// returns the two paths.
+func WriteClient(ca *CA, dir, name, uri string) (certPath, keyPath string, err error) {
+	if name == "" {
+		return "", "", errors.New("certs: a client certificate needs a name")
+	}
+	c, err := ca.Issue(Request{Name: name, URI: uri, Usage: ClientAuth})
+	if err != nil {
+		return "", "", err
+	}
+	base := strings.ReplaceAll(name, "/", "_")
+	if err := write(dir, base+".pem", c.CertPEM, base+"-key.pem", c.KeyPEM); err != nil {
+		return "", "", err
+	}
+	return filepath.Join(dir, base+".pem"), filepath.Join(dir, base+"-key.pem"), nil
+}
+
+// writeServer issues the server certificate of a dev set.
+func writeServer(ca *CA, dir string, hosts []string) error {
+	srv := Request{Name: "envoy", Usage: ServerAuth}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			srv.IPs = append(srv.IPs, ip)
+		} else {
+			srv.DNSNames = append(srv.DNSNames, h)
+		}
+	}
+	s, err := ca.Issue(srv)
+	if err != nil {
+		return err
+	}
+	return write(dir, ServerFile, s.CertPEM, ServerKeyFile, s.KeyPEM)
 }

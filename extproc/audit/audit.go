@@ -75,6 +75,8 @@ var (
 type BrokenError struct {
 	// Line is the 1-based line (record position) where the chain breaks.
 	Line int
+	// Row is the database row id of that record in a SQLLog (0 in a file).
+	Row int64
 	// Seq is the sequence number the record there should have.
 	Seq uint64
 	// Reason says what is wrong.
@@ -83,6 +85,9 @@ type BrokenError struct {
 
 // Error describes the break.
 func (e *BrokenError) Error() string {
+	if e.Row > 0 {
+		return fmt.Sprintf("audit: chain broken at row id %d (record %d): %s", e.Row, e.Seq, e.Reason)
+	}
 	return fmt.Sprintf("audit: chain broken at line %d (record %d): %s", e.Line, e.Seq, e.Reason)
 }
 

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -315,4 +317,45 @@ func readHead(f *os.File) (Head, error) {
 		return Head{}, fmt.Errorf("%w: head is damaged: %v", ErrBroken, err)
 	}
 	return h, nil
+}
+
+// Recent returns up to limit of the newest records of a namespace, newest
+// first. It reads the whole file: fine for the dev log, use a SQLLog for
+// big ones.
+func (l *FileLog) Recent(ctx context.Context, namespace string, limit int) ([]Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	l.mu.Lock()
+	size := l.size
+	l.mu.Unlock()
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: recent: %w", err)
+	}
+	defer f.Close()
+	var ring []Record
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
+	for {
+		b, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit: recent: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("audit: recent: %w", err)
+		}
+		var r Record
+		if json.Unmarshal(b, &r) != nil || r.Namespace != namespace {
+			continue
+		}
+		ring = append(ring, r)
+		if len(ring) > limit {
+			ring = ring[1:]
+		}
+	}
+	slices.Reverse(ring)
+	return ring, nil
 }

@@ -5,7 +5,16 @@
 // source: prism/options.proto
 
 // Options a client team puts on its own messages so that protoc-gen-prism can
-// emit the namespace config and a typed client.
+// emit the namespace config and a typed client, and `prism ns apply` can read
+// them from a compiled descriptor set.
+//
+//   message Order {
+//     option (prism.namespace) = {namespace: "orders" abstraction: KEYVALUE
+//       backend: "auto" access_pattern: READ_HEAVY estimated_write_rps: 200};
+//     string id = 1 [(prism.field) = {key: true}];
+//     string email = 2 [(prism.field) = {pii: EMAIL max_length: 254}];
+//     string status = 3 [(prism.field) = {index: true}];
+//   }
 
 package prism
 
@@ -26,7 +35,9 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// NamespaceOptions declares the namespace a message is stored in.
+// NamespaceOptions declares the namespace a message is stored in. The fields
+// are those of prism.config.v1.Namespace (see ARCHITECTURE.md); the schema
+// comes from the field options of the message.
 type NamespaceOptions struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Namespace   string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -40,8 +51,15 @@ type NamespaceOptions struct {
 	RetentionDays       uint32           `protobuf:"varint,8,opt,name=retention_days,json=retentionDays,proto3" json:"retention_days,omitempty"`
 	Consistency         v1.Consistency   `protobuf:"varint,9,opt,name=consistency,proto3,enum=prism.config.v1.Consistency" json:"consistency,omitempty"`
 	Cache               *v1.Cache        `protobuf:"bytes,10,opt,name=cache,proto3" json:"cache,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// estimated_record_bytes is the typical size of one stored message; 0
+	// lets protoc-gen-prism estimate it from the fields' max_length.
+	EstimatedRecordBytes uint32     `protobuf:"varint,11,opt,name=estimated_record_bytes,json=estimatedRecordBytes,proto3" json:"estimated_record_bytes,omitempty"`
+	Access               *v1.Access `protobuf:"bytes,12,opt,name=access,proto3" json:"access,omitempty"`
+	Limits               *v1.Limits `protobuf:"bytes,13,opt,name=limits,proto3" json:"limits,omitempty"`
+	// policy names the Policy resource deciding the namespace's requests.
+	Policy        string `protobuf:"bytes,14,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NamespaceOptions) Reset() {
@@ -144,14 +162,58 @@ func (x *NamespaceOptions) GetCache() *v1.Cache {
 	return nil
 }
 
+func (x *NamespaceOptions) GetEstimatedRecordBytes() uint32 {
+	if x != nil {
+		return x.EstimatedRecordBytes
+	}
+	return 0
+}
+
+func (x *NamespaceOptions) GetAccess() *v1.Access {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+func (x *NamespaceOptions) GetLimits() *v1.Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *NamespaceOptions) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
 // FieldOptions classify and constrain one field.
 type FieldOptions struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pii           v1.PiiClass            `protobuf:"varint,1,opt,name=pii,proto3,enum=prism.config.v1.PiiClass" json:"pii,omitempty"`
-	Index         bool                   `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
-	EncryptAtRest *bool                  `protobuf:"varint,3,opt,name=encrypt_at_rest,json=encryptAtRest,proto3,oneof" json:"encrypt_at_rest,omitempty"`
-	AccessAudit   bool                   `protobuf:"varint,4,opt,name=access_audit,json=accessAudit,proto3" json:"access_audit,omitempty"`
-	MaxLength     uint32                 `protobuf:"varint,5,opt,name=max_length,json=maxLength,proto3" json:"max_length,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pii classifies the field; its values are encrypted at rest and the
+	// policy decides who reads them plain, masked or not at all.
+	Pii v1.PiiClass `protobuf:"varint,1,opt,name=pii,proto3,enum=prism.config.v1.PiiClass" json:"pii,omitempty"`
+	// index asks for a secondary index on the field (Postgres backends).
+	Index bool `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// encrypt_at_rest may only be left unset or true for a PII field.
+	EncryptAtRest *bool `protobuf:"varint,3,opt,name=encrypt_at_rest,json=encryptAtRest,proto3,oneof" json:"encrypt_at_rest,omitempty"`
+	// access_audit writes an audit record for every access to the field.
+	AccessAudit bool `protobuf:"varint,4,opt,name=access_audit,json=accessAudit,proto3" json:"access_audit,omitempty"`
+	// max_length bounds a string or bytes field; the generated client checks
+	// it before sending and the planner sizes records with it.
+	MaxLength uint32 `protobuf:"varint,5,opt,name=max_length,json=maxLength,proto3" json:"max_length,omitempty"`
+	// key marks the string field whose value is the KeyValue key or, for a
+	// TimeSeries message, the series.
+	Key bool `protobuf:"varint,6,opt,name=key,proto3" json:"key,omitempty"`
+	// event_time marks the google.protobuf.Timestamp field that is a
+	// TimeSeries event's time (default: the time of the append).
+	EventTime bool `protobuf:"varint,7,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// event_id marks the string field that is a TimeSeries event's
+	// idempotency id.
+	EventId       bool `protobuf:"varint,8,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -221,6 +283,27 @@ func (x *FieldOptions) GetMaxLength() uint32 {
 	return 0
 }
 
+func (x *FieldOptions) GetKey() bool {
+	if x != nil {
+		return x.Key
+	}
+	return false
+}
+
+func (x *FieldOptions) GetEventTime() bool {
+	if x != nil {
+		return x.EventTime
+	}
+	return false
+}
+
+func (x *FieldOptions) GetEventId() bool {
+	if x != nil {
+		return x.EventId
+	}
+	return false
+}
+
 var file_prism_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
@@ -258,7 +341,7 @@ var File_prism_options_proto protoreflect.FileDescriptor
 
 const file_prism_options_proto_rawDesc = "" +
 	"\n" +
-	"\x13prism/options.proto\x12\x05prism\x1a google/protobuf/descriptor.proto\x1a\x1cprism/config/v1/config.proto\"\xf9\x03\n" +
+	"\x13prism/options.proto\x12\x05prism\x1a google/protobuf/descriptor.proto\x1a\x1cprism/config/v1/config.proto\"\xa9\x05\n" +
 	"\x10NamespaceOptions\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12>\n" +
 	"\vabstraction\x18\x02 \x01(\x0e2\x1c.prism.config.v1.AbstractionR\vabstraction\x12\x18\n" +
@@ -270,14 +353,22 @@ const file_prism_options_proto_rawDesc = "" +
 	"\x0eretention_days\x18\b \x01(\rR\rretentionDays\x12>\n" +
 	"\vconsistency\x18\t \x01(\x0e2\x1c.prism.config.v1.ConsistencyR\vconsistency\x12,\n" +
 	"\x05cache\x18\n" +
-	" \x01(\v2\x16.prism.config.v1.CacheR\x05cache\"\xd4\x01\n" +
+	" \x01(\v2\x16.prism.config.v1.CacheR\x05cache\x124\n" +
+	"\x16estimated_record_bytes\x18\v \x01(\rR\x14estimatedRecordBytes\x12/\n" +
+	"\x06access\x18\f \x01(\v2\x17.prism.config.v1.AccessR\x06access\x12/\n" +
+	"\x06limits\x18\r \x01(\v2\x17.prism.config.v1.LimitsR\x06limits\x12\x16\n" +
+	"\x06policy\x18\x0e \x01(\tR\x06policy\"\xa0\x02\n" +
 	"\fFieldOptions\x12+\n" +
 	"\x03pii\x18\x01 \x01(\x0e2\x19.prism.config.v1.PiiClassR\x03pii\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\bR\x05index\x12+\n" +
 	"\x0fencrypt_at_rest\x18\x03 \x01(\bH\x00R\rencryptAtRest\x88\x01\x01\x12!\n" +
 	"\faccess_audit\x18\x04 \x01(\bR\vaccessAudit\x12\x1d\n" +
 	"\n" +
-	"max_length\x18\x05 \x01(\rR\tmaxLengthB\x12\n" +
+	"max_length\x18\x05 \x01(\rR\tmaxLength\x12\x10\n" +
+	"\x03key\x18\x06 \x01(\bR\x03key\x12\x1d\n" +
+	"\n" +
+	"event_time\x18\a \x01(\bR\teventTime\x12\x19\n" +
+	"\bevent_id\x18\b \x01(\bR\aeventIdB\x12\n" +
 	"\x10_encrypt_at_rest:X\n" +
 	"\tnamespace\x12\x1f.google.protobuf.MessageOptions\x18ц\x03 \x01(\v2\x17.prism.NamespaceOptionsR\tnamespace:J\n" +
 	"\x05field\x12\x1d.google.protobuf.FieldOptions\x18ц\x03 \x01(\v2\x13.prism.FieldOptionsR\x05fieldB-Z+github.com/prism-gw/prism/proto/prism;prismb\x06proto3"
@@ -302,25 +393,29 @@ var file_prism_options_proto_goTypes = []any{
 	(v1.AccessPattern)(0),               // 3: prism.config.v1.AccessPattern
 	(v1.Consistency)(0),                 // 4: prism.config.v1.Consistency
 	(*v1.Cache)(nil),                    // 5: prism.config.v1.Cache
-	(v1.PiiClass)(0),                    // 6: prism.config.v1.PiiClass
-	(*descriptorpb.MessageOptions)(nil), // 7: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 8: google.protobuf.FieldOptions
+	(*v1.Access)(nil),                   // 6: prism.config.v1.Access
+	(*v1.Limits)(nil),                   // 7: prism.config.v1.Limits
+	(v1.PiiClass)(0),                    // 8: prism.config.v1.PiiClass
+	(*descriptorpb.MessageOptions)(nil), // 9: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 10: google.protobuf.FieldOptions
 }
 var file_prism_options_proto_depIdxs = []int32{
-	2, // 0: prism.NamespaceOptions.abstraction:type_name -> prism.config.v1.Abstraction
-	3, // 1: prism.NamespaceOptions.access_pattern:type_name -> prism.config.v1.AccessPattern
-	4, // 2: prism.NamespaceOptions.consistency:type_name -> prism.config.v1.Consistency
-	5, // 3: prism.NamespaceOptions.cache:type_name -> prism.config.v1.Cache
-	6, // 4: prism.FieldOptions.pii:type_name -> prism.config.v1.PiiClass
-	7, // 5: prism.namespace:extendee -> google.protobuf.MessageOptions
-	8, // 6: prism.field:extendee -> google.protobuf.FieldOptions
-	0, // 7: prism.namespace:type_name -> prism.NamespaceOptions
-	1, // 8: prism.field:type_name -> prism.FieldOptions
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	7, // [7:9] is the sub-list for extension type_name
-	5, // [5:7] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	2,  // 0: prism.NamespaceOptions.abstraction:type_name -> prism.config.v1.Abstraction
+	3,  // 1: prism.NamespaceOptions.access_pattern:type_name -> prism.config.v1.AccessPattern
+	4,  // 2: prism.NamespaceOptions.consistency:type_name -> prism.config.v1.Consistency
+	5,  // 3: prism.NamespaceOptions.cache:type_name -> prism.config.v1.Cache
+	6,  // 4: prism.NamespaceOptions.access:type_name -> prism.config.v1.Access
+	7,  // 5: prism.NamespaceOptions.limits:type_name -> prism.config.v1.Limits
+	8,  // 6: prism.FieldOptions.pii:type_name -> prism.config.v1.PiiClass
+	9,  // 7: prism.namespace:extendee -> google.protobuf.MessageOptions
+	10, // 8: prism.field:extendee -> google.protobuf.FieldOptions
+	0,  // 9: prism.namespace:type_name -> prism.NamespaceOptions
+	1,  // 10: prism.field:type_name -> prism.FieldOptions
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	9,  // [9:11] is the sub-list for extension type_name
+	7,  // [7:9] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_prism_options_proto_init() }

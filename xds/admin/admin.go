@@ -17,6 +17,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prism-gw/prism/xds/admin/ui"
 	"github.com/prism-gw/prism/xds/desired"
 	"github.com/prism-gw/prism/xds/server"
 )
@@ -41,6 +44,19 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBody bounds a request body. Default 1 MiB.
 	MaxBody int64
+	// Provisioner creates and sizes a namespace's storage on its backend
+	// when the namespace is applied (package provision); nil leaves
+	// storage to the drivers' first use.
+	Provisioner Provisioner
+	// Audit reads recent audit records for GET /v1/admin/audit; nil
+	// answers 404 (the control plane alone has no audit log).
+	Audit AuditReader
+	// Metrics is the registry the extproc metrics are in, for
+	// GET /v1/admin/namespaces/{ns}/traffic; nil answers 404.
+	Metrics prometheus.Gatherer
+	// Migrations keeps migration counters and backfill progress (the
+	// control plane's report sink); nil keeps them in memory only.
+	Migrations Migrations
 }
 
 // Handler serves the admin API.
@@ -49,6 +65,8 @@ type Handler struct {
 	fleet Fleet
 	opts  Options
 	mux   *http.ServeMux
+	// rates keeps the metric scrapes that traffic rates are diffs of.
+	rates *rateSampler
 }
 
 // New makes the admin API handler.
@@ -59,7 +77,7 @@ func New(ctl Controller, fleet Fleet, opts Options) *Handler {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = 1 << 20
 	}
-	h := &Handler{ctl: ctl, fleet: fleet, opts: opts, mux: http.NewServeMux()}
+	h := &Handler{ctl: ctl, fleet: fleet, opts: opts, mux: http.NewServeMux(), rates: newRateSampler(opts.Metrics)}
 	for _, k := range kinds {
 		h.mux.Handle("/v1/admin/"+k.plural, h.handle(map[string]handlerFunc{http.MethodGet: h.list(k)}))
 		h.mux.Handle("/v1/admin/"+k.plural+"/{name}", h.handle(map[string]handlerFunc{
@@ -69,6 +87,14 @@ func New(ctl Controller, fleet Fleet, opts Options) *Handler {
 		}))
 	}
 	h.mux.Handle("/v1/admin/nodes", h.handle(map[string]handlerFunc{http.MethodGet: h.nodes}))
+	h.mux.Handle("/v1/admin/audit", h.handle(map[string]handlerFunc{http.MethodGet: h.audit}))
+	h.mux.Handle("/v1/admin/namespaces/{name}/traffic", h.handle(map[string]handlerFunc{http.MethodGet: h.traffic}))
+	h.mux.Handle("/v1/admin/policies/{name}/evaluate", h.handle(map[string]handlerFunc{http.MethodPost: h.evaluatePolicy}))
+	// The UI is static files that call the API above with the token the
+	// operator types in; serving them needs no identity.
+	h.mux.Handle("/ui/", http.StripPrefix("/ui", ui.Handler()))
+	h.mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	h.registerMigrations()
 	h.mux.Handle("/", h.handle(nil))
 	return h
 }
@@ -116,7 +142,7 @@ func (h *Handler) handle(methods map[string]handlerFunc) http.Handler {
 			} else {
 				h.opts.Logger.Info("admin request refused", "method", r.Method, "path", r.URL.Path, "request_id", requestID, "code", ae.Code, "reason", ae.Message)
 			}
-			writeError(w, ae, requestID)
+			writeError(w, ae, requestID, errorDetails(err)...)
 		}
 	})
 }

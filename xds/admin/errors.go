@@ -65,14 +65,36 @@ func toAPIError(err error) *apiError {
 	return &apiError{http.StatusInternalServerError, CodeInternal, "internal error; see the prism xds log"}
 }
 
-// writeError writes the API.md error shape.
-func writeError(w http.ResponseWriter, e *apiError, requestID string) {
-	type body struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id"`
+// detailedError is an API error with one line per problem, e.g. the
+// compiler messages or failing tests of a refused policy; they go into the
+// error body's "details".
+type detailedError struct {
+	*apiError
+	details []string
+}
+
+// Unwrap lets toAPIError find the status and code.
+func (e *detailedError) Unwrap() error { return e.apiError }
+
+// errorDetails returns the details of a detailedError in err's chain.
+func errorDetails(err error) []string {
+	var de *detailedError
+	if errors.As(err, &de) {
+		return de.details
 	}
-	writeJSON(w, e.Status, map[string]body{"error": {Code: e.Code, Message: e.Message, RequestID: requestID}})
+	return nil
+}
+
+// writeError writes the API.md error shape, with details when there are
+// any.
+func writeError(w http.ResponseWriter, e *apiError, requestID string, details ...string) {
+	type body struct {
+		Code      string   `json:"code"`
+		Message   string   `json:"message"`
+		RequestID string   `json:"request_id"`
+		Details   []string `json:"details,omitempty"`
+	}
+	writeJSON(w, e.Status, map[string]body{"error": {Code: e.Code, Message: e.Message, RequestID: requestID, Details: details}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

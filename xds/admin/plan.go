@@ -13,6 +13,7 @@ import (
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 	"github.com/prism-gw/prism/xds/config"
 	"github.com/prism-gw/prism/xds/desired"
+	"github.com/prism-gw/prism/xds/planner"
 	"github.com/prism-gw/prism/xds/resource"
 )
 
@@ -28,6 +29,8 @@ func prepare(next *desired.State, m proto.Message, force bool) (string, error) {
 		return planBackend(next, m), nil
 	case *configv1.ExtprocPool:
 		return planPool(next, m), nil
+	case *configv1.Policy:
+		return planPolicy(next, m), nil
 	}
 	return "", invalid("resources of type %T cannot be changed here", m)
 }
@@ -87,16 +90,13 @@ func prepareNamespace(next *desired.State, ns *configv1.Namespace, force bool) (
 		}
 		fmt.Fprintf(&b, "  extproc: PII fields encrypted at rest: %s\n", strings.Join(paths, ", "))
 	}
-	fmt.Fprintf(&b, "  extproc: %s resource pushed to nodes of cluster %s; storage is created on first use\n", resource.NamespaceType, resource.ClusterExtproc)
+	policy := ns.GetPolicy()
+	if policy == "" {
+		policy = "default"
+	}
+	fmt.Fprintf(&b, "  extproc: requests decided by policy %s\n", policy)
+	fmt.Fprintf(&b, "  extproc: %s resource pushed to nodes of cluster %s; the drivers create missing storage on first use\n", resource.NamespaceType, resource.ClusterExtproc)
 	return b.String(), nil
-}
-
-// driverPreference orders drivers per abstraction for backend: auto: the
-// specialised store first, then Postgres, then the embedded SQLite.
-var driverPreference = map[configv1.Abstraction][]string{
-	configv1.Abstraction_KEYVALUE:   {"postgres", "sqlite"},
-	configv1.Abstraction_TIMESERIES: {"kafka", "nats", "postgres", "sqlite"},
-	configv1.Abstraction_GRAPH:      {"neptune", "postgres", "sqlite"},
 }
 
 // sqliteWriteLimit is the estimated write rate above which auto avoids
@@ -110,14 +110,12 @@ func chooseBackend(st *desired.State, cur, ns *configv1.Namespace) (string, stri
 		return cur.GetBackend(), "an existing namespace stays on its backend", nil
 	}
 	a := ns.GetAbstraction()
-	prefs, ok := driverPreference[a]
-	if !ok {
+	// The order follows the access pattern and size (package planner).
+	prefs, _ := planner.Preference(ns, planner.DefaultOptions())
+	if prefs == nil {
 		return "", "", invalid("namespace %s: abstraction is required (keyvalue, timeseries or graph) to choose a backend", ns.GetNamespace())
 	}
 	for _, driver := range prefs {
-		if driver == "sqlite" && ns.GetEstimatedWriteRps() > sqliteWriteLimit {
-			continue
-		}
 		for _, name := range st.SortedNames(desired.Backend) {
 			if config.DriverName(st.Backends[name]) == driver && config.Serves(st.Backends[name], a) {
 				return name, fmt.Sprintf("first declared %s backend; preference for %s is %s", driver, config.AbstractionName(a), strings.Join(prefs, " > ")), nil
@@ -125,8 +123,8 @@ func chooseBackend(st *desired.State, cur, ns *configv1.Namespace) (string, stri
 		}
 	}
 	note := ""
-	if ns.GetEstimatedWriteRps() > sqliteWriteLimit {
-		note = fmt.Sprintf("; sqlite is skipped above %d estimated writes/s", sqliteWriteLimit)
+	if ns.GetEstimatedWriteRps() > sqliteWriteLimit || ns.GetEstimatedDataSizeGb() > planner.DefaultOptions().SQLiteMaxDataGB {
+		note = fmt.Sprintf("; sqlite is skipped above %d estimated writes/s or %g GB", sqliteWriteLimit, planner.DefaultOptions().SQLiteMaxDataGB)
 	}
 	return "", "", invalid("namespace %s: backend auto found no declared backend for %s (want one of: %s%s)",
 		ns.GetNamespace(), config.AbstractionName(a), strings.Join(prefs, ", "), note)
@@ -204,6 +202,8 @@ func prepareDelete(st *desired.State, k kind, name string) (string, error) {
 			return "", conflict("extproc pool %s is the last pool with weight; Envoy would have no extproc to send requests to", name)
 		}
 		return fmt.Sprintf("extproc pool %s: delete\n  envoy: its endpoints leave EDS; traffic shifts to the other pools\n", name), nil
+	case desired.Policy:
+		return prepareDeletePolicy(st, name)
 	}
 	return "", invalid("%s cannot be deleted here", k.singular)
 }

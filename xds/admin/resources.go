@@ -29,6 +29,7 @@ var kinds = []kind{
 	{desired.Backend, "backends", "backend"},
 	{desired.Namespace, "namespaces", "namespace"},
 	{desired.Pool, "pools", "pool"},
+	{desired.Policy, "policies", "policy"},
 }
 
 // messageJSON is how resources appear in responses: the field names
@@ -111,6 +112,8 @@ func (h *Handler) get(k kind) handlerFunc {
 			resp["used_by"] = nonNil(st.Users(name))
 		case desired.Namespace:
 			resp["status"] = h.status(st, false)
+		case desired.Policy:
+			resp["used_by"] = nonNil(policyUsers(st, name))
 		}
 		writeJSON(w, http.StatusOK, resp)
 		return nil
@@ -143,7 +146,21 @@ func (h *Handler) put(k kind) handlerFunc {
 		case got != name:
 			return invalid("the body names %s %q but the path names %q", k.singular, got, name)
 		}
+		// Checks that need no state (compiling a policy, running its
+		// tests) run before the store transaction, not inside it.
+		extra, err := h.check(r.Context(), m)
+		if err != nil {
+			return err
+		}
 		force := r.URL.Query().Get("force") == "true"
+		storage, err := h.provisionStorage(r, m, force)
+		if err != nil {
+			return err
+		}
+		if storage.dryRun {
+			writeJSON(w, http.StatusOK, h.dryRunResponse(storage))
+			return nil
+		}
 		var plan string
 		st, changed, err := h.ctl.Update(r.Context(), func(next *desired.State) error {
 			var err error
@@ -159,9 +176,17 @@ func (h *Handler) put(k kind) handlerFunc {
 		if !changed {
 			plan = k.singular + " " + name + ": unchanged\n"
 		}
+		plan += storage.text
 		stored, _ := st.Get(k.kind, name)
 		h.opts.Logger.Info("admin put", "kind", k.singular, "name", name, "state_version", st.Version, "changed", changed)
-		writeJSON(w, http.StatusOK, map[string]any{k.singular: rawMessage(stored), "plan": plan, "status": h.status(st, changed)})
+		resp := map[string]any{k.singular: rawMessage(stored), "plan": plan, "status": h.status(st, changed)}
+		for key, v := range extra {
+			resp[key] = v
+		}
+		if storage.steps != nil {
+			resp["storage"] = storage.steps
+		}
+		writeJSON(w, http.StatusOK, resp)
 		return nil
 	}
 }

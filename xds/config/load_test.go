@@ -48,7 +48,8 @@ func TestParseRejects(t *testing.T) {
 		{"bad name", "backends: [{name: B, sqlite: {path: x}}]", "not a DNS label"},
 		{"no abstraction", "backends: [{name: b, sqlite: {path: x}}]\nnamespaces: [{namespace: a, backend: b}]", "abstraction is required"},
 		{"duplicate namespace", "backends: [{name: b, sqlite: {path: x}}]\nnamespaces: [{namespace: a, abstraction: keyvalue, backend: b}, {namespace: a, abstraction: keyvalue, backend: b}]", "declared twice"},
-		{"bad enum", "namespaces: [{namespace: a, abstraction: blob}]", "BLOB"},
+		{"bad enum", "namespaces: [{namespace: a, abstraction: blob}]", `namespaces[0].abstraction: unknown value "blob" (want one of: graph, keyvalue, timeseries)`},
+		{"bad PII class", "namespaces: [{namespace: a, abstraction: keyvalue, schema: {pii: [{path: x, class: mail}]}}]", `namespaces[0].schema.pii[0].class: unknown value "mail"`},
 		{"backend without driver", "backends: [{name: b}]", "no driver"},
 	}
 	for _, tt := range tests {

@@ -104,6 +104,14 @@ func Validate(cfg *configv1.DevConfig) error {
 		errs = append(errs, ValidateBackend(b)...)
 		backends[b.GetName()] = b
 	}
+	policies := map[string]bool{}
+	for i, p := range cfg.GetPolicies() {
+		if policies[p.GetName()] {
+			errs = append(errs, fmt.Errorf("policies[%d]: policy %s declared twice", i, p.GetName()))
+		}
+		policies[p.GetName()] = true
+		errs = append(errs, ValidatePolicy(p)...)
+	}
 	seen := map[string]bool{}
 	for i, n := range cfg.GetNamespaces() {
 		if err := configv1.ValidateName(n.GetNamespace()); err != nil {
@@ -115,9 +123,17 @@ func Validate(cfg *configv1.DevConfig) error {
 		}
 		seen[n.GetNamespace()] = true
 		errs = append(errs, ValidateNamespace(n, backends)...)
+		if p := n.GetPolicy(); p != "" && p != DefaultPolicy && !policies[p] {
+			errs = append(errs, fmt.Errorf("namespace %s: unknown policy %q (declare it, or use %q, which is built in)", n.GetNamespace(), p, DefaultPolicy))
+		}
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultPolicy is the policy of a namespace that names none. It always
+// exists: extproc falls back to its built-in policy until one of this name
+// is pushed.
+const DefaultPolicy = "default"
 
 // ValidateBackend checks one backend's driver options.
 func ValidateBackend(b *configv1.Backend) []error {

@@ -204,12 +204,16 @@ func (s *State) SortedNames(k Kind) []string {
 	return slices.Sorted(maps.Keys(s.Items(k)))
 }
 
-// DevConfig returns the backends and namespaces in name order, the shape
-// that `prism dev` reads and config.Validate checks.
+// DevConfig returns the backends, policies and namespaces in name order,
+// the shape that `prism dev` reads and config.Validate checks (policies
+// included, so that a namespace's policy reference is checked).
 func (s *State) DevConfig() *configv1.DevConfig {
 	cfg := &configv1.DevConfig{}
 	for _, name := range s.SortedNames(Backend) {
 		cfg.Backends = append(cfg.Backends, s.Backends[name])
+	}
+	for _, name := range s.SortedNames(Policy) {
+		cfg.Policies = append(cfg.Policies, s.Policies[name])
 	}
 	for _, name := range s.SortedNames(Namespace) {
 		cfg.Namespaces = append(cfg.Namespaces, s.Namespaces[name])
@@ -238,9 +242,6 @@ func (s *State) Validate() error {
 	}
 	if len(s.Pools) > 0 && weight == 0 {
 		errs = append(errs, fmt.Errorf("every extproc pool has weight 0; Envoy would have no extproc to send requests to"))
-	}
-	for _, name := range s.SortedNames(Policy) {
-		errs = append(errs, config.ValidatePolicy(s.Policies[name])...)
 	}
 	for _, name := range s.SortedNames(Migration) {
 		errs = append(errs, config.ValidateMigration(s.Migrations[name], s.Namespaces, s.Backends)...)

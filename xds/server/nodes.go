@@ -56,6 +56,7 @@ type tracker struct {
 	log       *slog.Logger
 	retention time.Duration
 	now       func() time.Time
+	metrics   *xdsMetrics // metrics.go
 
 	mu      sync.Mutex
 	streams map[int64]*stream
@@ -85,6 +86,7 @@ func newTracker(log *slog.Logger, retention time.Duration) *tracker {
 		log:       log,
 		retention: retention,
 		now:       time.Now,
+		metrics:   newXDSMetrics(),
 		streams:   map[int64]*stream{},
 		nodes:     map[string]*node{},
 	}
@@ -188,11 +190,13 @@ func (t *tracker) request(id int64, n *corev3.Node, typeURL, nonce string, errDe
 	ts := s.node.status(typeURL)
 	if isNack {
 		ts.LastNack = &Nack{Version: sent.version, Error: errDetail, At: t.now()}
+		t.metrics.nacked(typeURL)
 		t.log.Warn("xds NACK: node rejected a version and keeps its previous one",
 			"node", s.node.id, "type", typeURL, "version", sent.version, "kept", ts.AckedVersion, "error", errDetail)
 		return sent.version
 	}
 	ts.AckedVersion = sent.version
+	t.metrics.acked(typeURL)
 	t.log.Debug("xds ACK", "node", s.node.id, "type", typeURL, "version", sent.version)
 	return ""
 }
@@ -206,6 +210,7 @@ func (t *tracker) response(id int64, typeURL, nonce, version string) {
 		return
 	}
 	s.sent[typeURL] = sentResponse{nonce: nonce, version: version}
+	t.metrics.pushed(typeURL)
 	if s.node != nil {
 		s.node.status(typeURL).SentVersion = version
 	}

@@ -19,6 +19,7 @@ var postgresDialect = dialect{
 			body    TEXT NOT NULL,
 			version BIGINT NOT NULL,
 			PRIMARY KEY (kind, name))`,
+		valuesTable,
 	},
 	// The row lock on the version serialises writers across replicas; under
 	// READ COMMITTED the resources read after it include every earlier commit.

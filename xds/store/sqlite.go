@@ -22,6 +22,7 @@ var sqliteDialect = dialect{
 			body    TEXT NOT NULL,
 			version INTEGER NOT NULL,
 			PRIMARY KEY (kind, name))`,
+		valuesTable,
 	},
 	// BEGIN IMMEDIATE (see sqliteDSN) already holds the write lock.
 	lockVersion: `SELECT version FROM prism_xds_meta WHERE id = 1`,

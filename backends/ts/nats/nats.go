@@ -185,7 +185,7 @@ func (s *Store) EnsureNamespace(ctx context.Context, ns string, opts ts.Namespac
 	}
 	name := s.streamName(ns)
 	subjects := s.opts.SubjectPrefix + "." + nsToken(ns) + "."
-	stream, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        name,
 		Description: "Prism TimeSeries namespace " + ns,
 		Subjects:    []string{subjects + ">"},
@@ -196,7 +196,15 @@ func (s *Store) EnsureNamespace(ctx context.Context, ns string, opts ts.Namespac
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.opts.Replicas,
 		AllowDirect: true,
-	})
+	}
+	// Size limits belong to the operator (prism ns apply sets them from the
+	// namespace's capacity plan): an update keeps those of the stream
+	// rather than resetting them to unlimited.
+	if cur, err := s.js.Stream(ctx, name); err == nil {
+		have := cur.CachedInfo().Config
+		cfg.MaxBytes, cfg.MaxMsgs, cfg.MaxMsgSize = have.MaxBytes, have.MaxMsgs, have.MaxMsgSize
+	}
+	stream, err := s.js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return fail(ctx, "ensure namespace: stream "+name, err)
 	}

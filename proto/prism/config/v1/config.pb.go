@@ -309,7 +309,7 @@ func (x Migration_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Migration_Phase.Descriptor instead.
 func (Migration_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{7, 0}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{8, 0}
 }
 
 // Backend is a storage system a namespace can live on. Exactly one of the
@@ -489,9 +489,13 @@ type Namespace struct {
 	// policy names the Policy resource that decides this namespace's requests;
 	// empty means "default" (the policy built into extproc until one named
 	// "default" is pushed).
-	Policy        string `protobuf:"bytes,14,opt,name=policy,proto3" json:"policy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Policy string `protobuf:"bytes,14,opt,name=policy,proto3" json:"policy,omitempty"`
+	// estimated_record_bytes is the typical size of one value or event; with
+	// estimated_write_rps it sizes Kafka partitions and stream limits (0: the
+	// planner's default, see xds/planner).
+	EstimatedRecordBytes uint32 `protobuf:"varint,15,opt,name=estimated_record_bytes,json=estimatedRecordBytes,proto3" json:"estimated_record_bytes,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Namespace) Reset() {
@@ -622,6 +626,13 @@ func (x *Namespace) GetPolicy() string {
 	return ""
 }
 
+func (x *Namespace) GetEstimatedRecordBytes() uint32 {
+	if x != nil {
+		return x.EstimatedRecordBytes
+	}
+	return 0
+}
+
 // Cache configures a read-through cache in front of a KV namespace.
 type Cache struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -677,8 +688,11 @@ func (x *Cache) GetMaxValueBytes() uint32 {
 
 // Schema names the PII fields of values, event data or node props.
 type Schema struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pii           []*PiiField            `protobuf:"bytes,1,rep,name=pii,proto3" json:"pii,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pii   []*PiiField            `protobuf:"bytes,1,rep,name=pii,proto3" json:"pii,omitempty"`
+	// indexes are secondary indexes on JSON fields of values, created where
+	// the backend supports them (Postgres).
+	Indexes       []*Index `protobuf:"bytes,2,rep,name=indexes,proto3" json:"indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -720,6 +734,58 @@ func (x *Schema) GetPii() []*PiiField {
 	return nil
 }
 
+func (x *Schema) GetIndexes() []*Index {
+	if x != nil {
+		return x.Indexes
+	}
+	return nil
+}
+
+// Index is a secondary index on one JSON field (dot separated path).
+type Index struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Index) Reset() {
+	*x = Index{}
+	mi := &file_prism_config_v1_config_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Index) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Index) ProtoMessage() {}
+
+func (x *Index) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_config_v1_config_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Index.ProtoReflect.Descriptor instead.
+func (*Index) Descriptor() ([]byte, []int) {
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Index) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 // PiiField is one PII field by JSON path (dot separated).
 type PiiField struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -736,7 +802,7 @@ type PiiField struct {
 
 func (x *PiiField) Reset() {
 	*x = PiiField{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[4]
+	mi := &file_prism_config_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +814,7 @@ func (x *PiiField) String() string {
 func (*PiiField) ProtoMessage() {}
 
 func (x *PiiField) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[4]
+	mi := &file_prism_config_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +827,7 @@ func (x *PiiField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PiiField.ProtoReflect.Descriptor instead.
 func (*PiiField) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PiiField) GetPath() string {
@@ -805,7 +871,7 @@ type Access struct {
 
 func (x *Access) Reset() {
 	*x = Access{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[5]
+	mi := &file_prism_config_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +883,7 @@ func (x *Access) String() string {
 func (*Access) ProtoMessage() {}
 
 func (x *Access) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[5]
+	mi := &file_prism_config_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +896,7 @@ func (x *Access) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Access.ProtoReflect.Descriptor instead.
 func (*Access) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Access) GetOwners() []string {
@@ -869,7 +935,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[6]
+	mi := &file_prism_config_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +947,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[6]
+	mi := &file_prism_config_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +960,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Limits) GetRps() uint32 {
@@ -943,7 +1009,7 @@ type Migration struct {
 
 func (x *Migration) Reset() {
 	*x = Migration{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[7]
+	mi := &file_prism_config_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1021,7 @@ func (x *Migration) String() string {
 func (*Migration) ProtoMessage() {}
 
 func (x *Migration) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[7]
+	mi := &file_prism_config_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1034,7 @@ func (x *Migration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Migration.ProtoReflect.Descriptor instead.
 func (*Migration) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Migration) GetNamespace() string {
@@ -1048,7 +1114,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[8]
+	mi := &file_prism_config_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1126,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[8]
+	mi := &file_prism_config_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1139,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Policy) GetName() string {
@@ -1111,7 +1177,7 @@ type DevConfig struct {
 
 func (x *DevConfig) Reset() {
 	*x = DevConfig{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[9]
+	mi := &file_prism_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1189,7 @@ func (x *DevConfig) String() string {
 func (*DevConfig) ProtoMessage() {}
 
 func (x *DevConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[9]
+	mi := &file_prism_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1202,7 @@ func (x *DevConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DevConfig.ProtoReflect.Descriptor instead.
 func (*DevConfig) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DevConfig) GetBackends() []*Backend {
@@ -1184,7 +1250,7 @@ type ExtprocPool struct {
 
 func (x *ExtprocPool) Reset() {
 	*x = ExtprocPool{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[10]
+	mi := &file_prism_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1262,7 @@ func (x *ExtprocPool) String() string {
 func (*ExtprocPool) ProtoMessage() {}
 
 func (x *ExtprocPool) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[10]
+	mi := &file_prism_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1275,7 @@ func (x *ExtprocPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtprocPool.ProtoReflect.Descriptor instead.
 func (*ExtprocPool) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExtprocPool) GetName() string {
@@ -1247,7 +1313,7 @@ type MigrationReport struct {
 
 func (x *MigrationReport) Reset() {
 	*x = MigrationReport{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	mi := &file_prism_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1325,7 @@ func (x *MigrationReport) String() string {
 func (*MigrationReport) ProtoMessage() {}
 
 func (x *MigrationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[11]
+	mi := &file_prism_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1338,7 @@ func (x *MigrationReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrationReport.ProtoReflect.Descriptor instead.
 func (*MigrationReport) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MigrationReport) GetNode() string {
@@ -1311,7 +1377,7 @@ type MigrationCounters struct {
 
 func (x *MigrationCounters) Reset() {
 	*x = MigrationCounters{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	mi := &file_prism_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1389,7 @@ func (x *MigrationCounters) String() string {
 func (*MigrationCounters) ProtoMessage() {}
 
 func (x *MigrationCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[12]
+	mi := &file_prism_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1402,7 @@ func (x *MigrationCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrationCounters.ProtoReflect.Descriptor instead.
 func (*MigrationCounters) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MigrationCounters) GetNamespace() string {
@@ -1418,7 +1484,7 @@ type MigrationReportAck struct {
 
 func (x *MigrationReportAck) Reset() {
 	*x = MigrationReportAck{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	mi := &file_prism_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1496,7 @@ func (x *MigrationReportAck) String() string {
 func (*MigrationReportAck) ProtoMessage() {}
 
 func (x *MigrationReportAck) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[13]
+	mi := &file_prism_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1509,7 @@ func (x *MigrationReportAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrationReportAck.ProtoReflect.Descriptor instead.
 func (*MigrationReportAck) Descriptor() ([]byte, []int) {
-	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_prism_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 // SQLite is the embedded default.
@@ -1457,7 +1523,7 @@ type Backend_SQLiteOptions struct {
 
 func (x *Backend_SQLiteOptions) Reset() {
 	*x = Backend_SQLiteOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[14]
+	mi := &file_prism_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1535,7 @@ func (x *Backend_SQLiteOptions) String() string {
 func (*Backend_SQLiteOptions) ProtoMessage() {}
 
 func (x *Backend_SQLiteOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[14]
+	mi := &file_prism_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1570,7 @@ type Backend_PostgresOptions struct {
 
 func (x *Backend_PostgresOptions) Reset() {
 	*x = Backend_PostgresOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[15]
+	mi := &file_prism_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1582,7 @@ func (x *Backend_PostgresOptions) String() string {
 func (*Backend_PostgresOptions) ProtoMessage() {}
 
 func (x *Backend_PostgresOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[15]
+	mi := &file_prism_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1621,7 @@ type Backend_NatsOptions struct {
 
 func (x *Backend_NatsOptions) Reset() {
 	*x = Backend_NatsOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[16]
+	mi := &file_prism_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1633,7 @@ func (x *Backend_NatsOptions) String() string {
 func (*Backend_NatsOptions) ProtoMessage() {}
 
 func (x *Backend_NatsOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[16]
+	mi := &file_prism_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1665,7 @@ type Backend_KafkaOptions struct {
 
 func (x *Backend_KafkaOptions) Reset() {
 	*x = Backend_KafkaOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[17]
+	mi := &file_prism_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1677,7 @@ func (x *Backend_KafkaOptions) String() string {
 func (*Backend_KafkaOptions) ProtoMessage() {}
 
 func (x *Backend_KafkaOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[17]
+	mi := &file_prism_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1711,7 @@ type Backend_NeptuneOptions struct {
 
 func (x *Backend_NeptuneOptions) Reset() {
 	*x = Backend_NeptuneOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[18]
+	mi := &file_prism_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1723,7 @@ func (x *Backend_NeptuneOptions) String() string {
 func (*Backend_NeptuneOptions) ProtoMessage() {}
 
 func (x *Backend_NeptuneOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[18]
+	mi := &file_prism_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1769,7 @@ type Backend_RedisOptions struct {
 
 func (x *Backend_RedisOptions) Reset() {
 	*x = Backend_RedisOptions{}
-	mi := &file_prism_config_v1_config_proto_msgTypes[19]
+	mi := &file_prism_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1781,7 @@ func (x *Backend_RedisOptions) String() string {
 func (*Backend_RedisOptions) ProtoMessage() {}
 
 func (x *Backend_RedisOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_config_v1_config_proto_msgTypes[19]
+	mi := &file_prism_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1832,7 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\x05sigv4\x18\x03 \x01(\bR\x05sigv4\x1a\"\n" +
 	"\fRedisOptions\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addrB\b\n" +
-	"\x06driver\"\x9d\x05\n" +
+	"\x06driver\"\xd3\x05\n" +
 	"\tNamespace\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12>\n" +
 	"\vabstraction\x18\x02 \x01(\x0e2\x1c.prism.config.v1.AbstractionR\vabstraction\x12\x18\n" +
@@ -1782,12 +1848,16 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\x06schema\x18\v \x01(\v2\x17.prism.config.v1.SchemaR\x06schema\x12/\n" +
 	"\x06access\x18\f \x01(\v2\x17.prism.config.v1.AccessR\x06access\x12/\n" +
 	"\x06limits\x18\r \x01(\v2\x17.prism.config.v1.LimitsR\x06limits\x12\x16\n" +
-	"\x06policy\x18\x0e \x01(\tR\x06policy\"\\\n" +
+	"\x06policy\x18\x0e \x01(\tR\x06policy\x124\n" +
+	"\x16estimated_record_bytes\x18\x0f \x01(\rR\x14estimatedRecordBytes\"\\\n" +
 	"\x05Cache\x12+\n" +
 	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12&\n" +
-	"\x0fmax_value_bytes\x18\x02 \x01(\rR\rmaxValueBytes\"5\n" +
+	"\x0fmax_value_bytes\x18\x02 \x01(\rR\rmaxValueBytes\"g\n" +
 	"\x06Schema\x12+\n" +
-	"\x03pii\x18\x01 \x03(\v2\x19.prism.config.v1.PiiFieldR\x03pii\"\xb3\x01\n" +
+	"\x03pii\x18\x01 \x03(\v2\x19.prism.config.v1.PiiFieldR\x03pii\x120\n" +
+	"\aindexes\x18\x02 \x03(\v2\x16.prism.config.v1.IndexR\aindexes\"\x1b\n" +
+	"\x05Index\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"\xb3\x01\n" +
 	"\bPiiField\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
 	"\x05class\x18\x02 \x01(\x0e2\x19.prism.config.v1.PiiClassR\x05class\x12+\n" +
@@ -1904,7 +1974,7 @@ func file_prism_config_v1_config_proto_rawDescGZIP() []byte {
 }
 
 var file_prism_config_v1_config_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_prism_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_prism_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_prism_config_v1_config_proto_goTypes = []any{
 	(Abstraction)(0),                // 0: prism.config.v1.Abstraction
 	(AccessPattern)(0),              // 1: prism.config.v1.AccessPattern
@@ -1915,56 +1985,58 @@ var file_prism_config_v1_config_proto_goTypes = []any{
 	(*Namespace)(nil),               // 6: prism.config.v1.Namespace
 	(*Cache)(nil),                   // 7: prism.config.v1.Cache
 	(*Schema)(nil),                  // 8: prism.config.v1.Schema
-	(*PiiField)(nil),                // 9: prism.config.v1.PiiField
-	(*Access)(nil),                  // 10: prism.config.v1.Access
-	(*Limits)(nil),                  // 11: prism.config.v1.Limits
-	(*Migration)(nil),               // 12: prism.config.v1.Migration
-	(*Policy)(nil),                  // 13: prism.config.v1.Policy
-	(*DevConfig)(nil),               // 14: prism.config.v1.DevConfig
-	(*ExtprocPool)(nil),             // 15: prism.config.v1.ExtprocPool
-	(*MigrationReport)(nil),         // 16: prism.config.v1.MigrationReport
-	(*MigrationCounters)(nil),       // 17: prism.config.v1.MigrationCounters
-	(*MigrationReportAck)(nil),      // 18: prism.config.v1.MigrationReportAck
-	(*Backend_SQLiteOptions)(nil),   // 19: prism.config.v1.Backend.SQLiteOptions
-	(*Backend_PostgresOptions)(nil), // 20: prism.config.v1.Backend.PostgresOptions
-	(*Backend_NatsOptions)(nil),     // 21: prism.config.v1.Backend.NatsOptions
-	(*Backend_KafkaOptions)(nil),    // 22: prism.config.v1.Backend.KafkaOptions
-	(*Backend_NeptuneOptions)(nil),  // 23: prism.config.v1.Backend.NeptuneOptions
-	(*Backend_RedisOptions)(nil),    // 24: prism.config.v1.Backend.RedisOptions
-	nil,                             // 25: prism.config.v1.Policy.ModulesEntry
-	(*durationpb.Duration)(nil),     // 26: google.protobuf.Duration
+	(*Index)(nil),                   // 9: prism.config.v1.Index
+	(*PiiField)(nil),                // 10: prism.config.v1.PiiField
+	(*Access)(nil),                  // 11: prism.config.v1.Access
+	(*Limits)(nil),                  // 12: prism.config.v1.Limits
+	(*Migration)(nil),               // 13: prism.config.v1.Migration
+	(*Policy)(nil),                  // 14: prism.config.v1.Policy
+	(*DevConfig)(nil),               // 15: prism.config.v1.DevConfig
+	(*ExtprocPool)(nil),             // 16: prism.config.v1.ExtprocPool
+	(*MigrationReport)(nil),         // 17: prism.config.v1.MigrationReport
+	(*MigrationCounters)(nil),       // 18: prism.config.v1.MigrationCounters
+	(*MigrationReportAck)(nil),      // 19: prism.config.v1.MigrationReportAck
+	(*Backend_SQLiteOptions)(nil),   // 20: prism.config.v1.Backend.SQLiteOptions
+	(*Backend_PostgresOptions)(nil), // 21: prism.config.v1.Backend.PostgresOptions
+	(*Backend_NatsOptions)(nil),     // 22: prism.config.v1.Backend.NatsOptions
+	(*Backend_KafkaOptions)(nil),    // 23: prism.config.v1.Backend.KafkaOptions
+	(*Backend_NeptuneOptions)(nil),  // 24: prism.config.v1.Backend.NeptuneOptions
+	(*Backend_RedisOptions)(nil),    // 25: prism.config.v1.Backend.RedisOptions
+	nil,                             // 26: prism.config.v1.Policy.ModulesEntry
+	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
 }
 var file_prism_config_v1_config_proto_depIdxs = []int32{
-	19, // 0: prism.config.v1.Backend.sqlite:type_name -> prism.config.v1.Backend.SQLiteOptions
-	20, // 1: prism.config.v1.Backend.postgres:type_name -> prism.config.v1.Backend.PostgresOptions
-	21, // 2: prism.config.v1.Backend.nats:type_name -> prism.config.v1.Backend.NatsOptions
-	22, // 3: prism.config.v1.Backend.kafka:type_name -> prism.config.v1.Backend.KafkaOptions
-	23, // 4: prism.config.v1.Backend.neptune:type_name -> prism.config.v1.Backend.NeptuneOptions
-	24, // 5: prism.config.v1.Backend.redis:type_name -> prism.config.v1.Backend.RedisOptions
+	20, // 0: prism.config.v1.Backend.sqlite:type_name -> prism.config.v1.Backend.SQLiteOptions
+	21, // 1: prism.config.v1.Backend.postgres:type_name -> prism.config.v1.Backend.PostgresOptions
+	22, // 2: prism.config.v1.Backend.nats:type_name -> prism.config.v1.Backend.NatsOptions
+	23, // 3: prism.config.v1.Backend.kafka:type_name -> prism.config.v1.Backend.KafkaOptions
+	24, // 4: prism.config.v1.Backend.neptune:type_name -> prism.config.v1.Backend.NeptuneOptions
+	25, // 5: prism.config.v1.Backend.redis:type_name -> prism.config.v1.Backend.RedisOptions
 	0,  // 6: prism.config.v1.Namespace.abstraction:type_name -> prism.config.v1.Abstraction
 	1,  // 7: prism.config.v1.Namespace.access_pattern:type_name -> prism.config.v1.AccessPattern
 	2,  // 8: prism.config.v1.Namespace.consistency:type_name -> prism.config.v1.Consistency
 	7,  // 9: prism.config.v1.Namespace.cache:type_name -> prism.config.v1.Cache
 	8,  // 10: prism.config.v1.Namespace.schema:type_name -> prism.config.v1.Schema
-	10, // 11: prism.config.v1.Namespace.access:type_name -> prism.config.v1.Access
-	11, // 12: prism.config.v1.Namespace.limits:type_name -> prism.config.v1.Limits
-	26, // 13: prism.config.v1.Cache.ttl:type_name -> google.protobuf.Duration
-	9,  // 14: prism.config.v1.Schema.pii:type_name -> prism.config.v1.PiiField
-	3,  // 15: prism.config.v1.PiiField.class:type_name -> prism.config.v1.PiiClass
-	26, // 16: prism.config.v1.Limits.request_timeout:type_name -> google.protobuf.Duration
-	4,  // 17: prism.config.v1.Migration.phase:type_name -> prism.config.v1.Migration.Phase
-	25, // 18: prism.config.v1.Policy.modules:type_name -> prism.config.v1.Policy.ModulesEntry
-	5,  // 19: prism.config.v1.DevConfig.backends:type_name -> prism.config.v1.Backend
-	6,  // 20: prism.config.v1.DevConfig.namespaces:type_name -> prism.config.v1.Namespace
-	13, // 21: prism.config.v1.DevConfig.policies:type_name -> prism.config.v1.Policy
-	12, // 22: prism.config.v1.DevConfig.migrations:type_name -> prism.config.v1.Migration
-	17, // 23: prism.config.v1.MigrationReport.migrations:type_name -> prism.config.v1.MigrationCounters
-	4,  // 24: prism.config.v1.MigrationCounters.phase:type_name -> prism.config.v1.Migration.Phase
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	11, // 11: prism.config.v1.Namespace.access:type_name -> prism.config.v1.Access
+	12, // 12: prism.config.v1.Namespace.limits:type_name -> prism.config.v1.Limits
+	27, // 13: prism.config.v1.Cache.ttl:type_name -> google.protobuf.Duration
+	10, // 14: prism.config.v1.Schema.pii:type_name -> prism.config.v1.PiiField
+	9,  // 15: prism.config.v1.Schema.indexes:type_name -> prism.config.v1.Index
+	3,  // 16: prism.config.v1.PiiField.class:type_name -> prism.config.v1.PiiClass
+	27, // 17: prism.config.v1.Limits.request_timeout:type_name -> google.protobuf.Duration
+	4,  // 18: prism.config.v1.Migration.phase:type_name -> prism.config.v1.Migration.Phase
+	26, // 19: prism.config.v1.Policy.modules:type_name -> prism.config.v1.Policy.ModulesEntry
+	5,  // 20: prism.config.v1.DevConfig.backends:type_name -> prism.config.v1.Backend
+	6,  // 21: prism.config.v1.DevConfig.namespaces:type_name -> prism.config.v1.Namespace
+	14, // 22: prism.config.v1.DevConfig.policies:type_name -> prism.config.v1.Policy
+	13, // 23: prism.config.v1.DevConfig.migrations:type_name -> prism.config.v1.Migration
+	18, // 24: prism.config.v1.MigrationReport.migrations:type_name -> prism.config.v1.MigrationCounters
+	4,  // 25: prism.config.v1.MigrationCounters.phase:type_name -> prism.config.v1.Migration.Phase
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_prism_config_v1_config_proto_init() }
@@ -1980,14 +2052,14 @@ func file_prism_config_v1_config_proto_init() {
 		(*Backend_Neptune)(nil),
 		(*Backend_Redis)(nil),
 	}
-	file_prism_config_v1_config_proto_msgTypes[4].OneofWrappers = []any{}
+	file_prism_config_v1_config_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_config_v1_config_proto_rawDesc), len(file_prism_config_v1_config_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
