@@ -187,7 +187,8 @@ func (d sqlDialect) q(query string) string {
 
 // Append writes r durably, chained to the last record in the database.
 // Appends from many goroutines are committed in one transaction. When ctx
-// ends first Append returns its error, but the record may still be written.
+// ends first Append returns its error at once, but the record may still be
+// written.
 func (l *SQLLog) Append(ctx context.Context, r Record) error {
 	if r.Time.IsZero() {
 		r.Time = l.now()
@@ -203,12 +204,10 @@ func (l *SQLLog) Append(ctx context.Context, r Record) error {
 	l.flushing = true
 	l.mu.Unlock()
 	if lead {
-		l.flush(ctx)
-	}
-	select {
-	case err := <-p.done:
-		return err
-	default:
+		// The leader commits for everyone queued, in the background: a
+		// hanging database must not hold its request past the request's
+		// own deadline (it answers 503 then; the record may still land).
+		go l.flush(ctx)
 	}
 	select {
 	case err := <-p.done:
