@@ -48,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 
 // observe records one answered request.
 func (m *Metrics) observe(c *call, status int, took time.Duration) {
-	ch := m.children(requestLabels{namespace: c.ns.cfg.GetNamespace(), abstraction: c.abstraction, operation: c.operation(), backend: c.ns.cfg.GetBackend(), code: status})
+	ch := m.children(requestLabels{namespace: c.ns.cfg.GetNamespace(), abstraction: c.abstraction, operation: c.operation(), backend: c.ns.backend, code: status})
 	ch.requests.Inc()
 	ch.duration.Observe(took.Seconds())
 }

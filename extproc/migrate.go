@@ -134,6 +134,7 @@ func (s *Server) prepareMigration(ctx context.Context, n *configv1.Namespace, m 
 	switch m.GetPhase() {
 	case configv1.Migration_PROMOTED:
 		mig.primary, mig.shadow = toRep, fromRep
+		ns.backend = m.GetTo()
 	case configv1.Migration_SHADOW_READ:
 		mig.readPercent = m.GetReadPercent()
 	}

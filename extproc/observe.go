@@ -78,7 +78,7 @@ func (m *Metrics) rejected(st *state, req *httpRequest, status int) {
 	l := requestLabels{code: status}
 	if rt, e := parseRoute(req.path); e == nil {
 		if ns, ok := st.namespaces[rt.namespace]; ok {
-			l.namespace, l.abstraction, l.backend = rt.namespace, rt.abstraction, ns.cfg.GetBackend()
+			l.namespace, l.abstraction, l.backend = rt.namespace, rt.abstraction, ns.backend
 		}
 	}
 	m.children(l).requests.Inc()
@@ -87,8 +87,7 @@ func (m *Metrics) rejected(st *state, req *httpRequest, status int) {
 // rejectedCall counts a decoded call refused before it ran (its body is
 // over the namespace's limit).
 func (m *Metrics) rejectedCall(c *call, status int) {
-	ns := c.ns.cfg
-	m.children(requestLabels{namespace: ns.GetNamespace(), abstraction: c.abstraction, operation: c.operation(), backend: ns.GetBackend(), code: status}).requests.Inc()
+	m.children(requestLabels{namespace: c.ns.cfg.GetNamespace(), abstraction: c.abstraction, operation: c.operation(), backend: c.ns.backend, code: status}).requests.Inc()
 }
 
 // decide evaluates the policy in a span of its own and counts the

@@ -42,6 +42,9 @@ type namespace struct {
 	pii    *pii.Schema      // nil without a PII schema
 	// mig is set while the namespace migrates; kv is then its primary.
 	mig *migration
+	// backend names the backend that answers: the namespace's, or the
+	// migration's primary (for metrics and traces).
+	backend string
 }
 
 // state is one immutable generation of config. Requests read it through an
@@ -195,7 +198,7 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, m 
 	if err != nil {
 		return nil, fmt.Errorf("namespace %s: %w", name, err)
 	}
-	ns := &namespace{cfg: n, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout}
+	ns := &namespace{cfg: n, maxValue: defaultMaxValueBytes, timeout: defaultRequestTimeout, backend: b.GetName()}
 	if err := s.preparePolicy(ctx, n, ns); err != nil {
 		return nil, err
 	}

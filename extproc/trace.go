@@ -133,7 +133,7 @@ func (s *Server) tracedDecode(ctx context.Context, req *httpRequest) (*call, *re
 			attribute.String("prism.namespace", c.ns.cfg.GetNamespace()),
 			attribute.String("prism.abstraction", c.abstraction),
 			attribute.String("prism.operation", c.operation()),
-			attribute.String("prism.backend", c.ns.cfg.GetBackend()))
+			attribute.String("prism.backend", c.ns.backend))
 	}
 	if rep != nil {
 		traceStatus(ctx, rep.status)
@@ -148,7 +148,7 @@ func (s *Server) traceStores(st *state) {
 		return
 	}
 	for name, ns := range st.namespaces {
-		attrs := []attribute.KeyValue{attribute.String("prism.namespace", name), attribute.String("prism.backend", ns.cfg.GetBackend())}
+		attrs := []attribute.KeyValue{attribute.String("prism.namespace", name), attribute.String("prism.backend", ns.backend)}
 		if ns.kv != nil {
 			ns.kv = tracedKV{Store: ns.kv, t: s.tracer, attrs: attrs}
 		}
