@@ -54,6 +54,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -248,4 +249,44 @@ type Store interface {
 	// Close releases the store's connections and stops its background
 	// work. It is safe to call more than once.
 	Close() error
+}
+
+// ExportArgs select one page of Exporter.Export.
+type ExportArgs struct {
+	// Start is inclusive and End exclusive; a zero value leaves that side
+	// open.
+	Start, End time.Time
+	// After is the position Export returned with the previous page; empty
+	// starts at the first event.
+	After string
+	// Limit is the page size, 1..MaxLimit; 0 means DefaultLimit.
+	Limit int
+}
+
+// Exporter is a Store that lists every event of a namespace across its
+// series, for the backfill of a migration: a job copies page after page and,
+// after a crash, resumes from the position it saved. Events come in series
+// order, then append order within a series, with their IDs, so a copy
+// appended to another store deduplicates against copies made meanwhile.
+type Exporter interface {
+	// Export returns one page of ns's events and the position after its
+	// last event; next is empty when no event remains after the page. A
+	// position that Export did not make is ErrInvalidCursor.
+	Export(ctx context.Context, ns string, q ExportArgs) (events []Event, next string, err error)
+	// Count is the number of events Export would list, for progress.
+	Count(ctx context.Context, ns string, start, end time.Time) (int64, error)
+}
+
+// Validate checks the arguments and returns the page size to use.
+func (q ExportArgs) Validate() (int, error) {
+	if q.Limit < 0 || q.Limit > MaxLimit {
+		return 0, fmt.Errorf("%w: export limit %d is not within 1..%d", ErrInvalidArgument, q.Limit, MaxLimit)
+	}
+	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
+		return 0, fmt.Errorf("%w: export end %s is before start %s", ErrInvalidArgument, q.End, q.Start)
+	}
+	if q.Limit == 0 {
+		return DefaultLimit, nil
+	}
+	return q.Limit, nil
 }

@@ -95,4 +95,13 @@ WHERE ns = $1 AND series = $2 AND seq > $3
 ORDER BY seq LIMIT $4`
 
 	endSQL = `SELECT coalesce((SELECT last_seq FROM prism_ts_series WHERE ns = $1 AND series = $2), 0)`
+
+	// exportSQL: after ($2 series, $3 seq), $4..$5 the time bounds, $6 the
+	// row limit; (series, seq) order follows the primary key.
+	exportSQL = `
+SELECT series, seq, time, id, data, tags::text FROM prism_ts_events
+WHERE ns = $1 AND (series, seq) > ($2, $3) AND time >= $4 AND time < $5
+ORDER BY series, seq LIMIT $6`
+
+	countSQL = `SELECT count(*) FROM prism_ts_events WHERE ns = $1 AND time >= $2 AND time < $3`
 )

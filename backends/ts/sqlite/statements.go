@@ -67,6 +67,15 @@ WHERE ns = ?1 AND series = ?2 AND seq > ?3
 ORDER BY seq LIMIT ?4`
 
 	endSQL = `SELECT coalesce(max(seq), 0) FROM prism_ts_events WHERE ns = ?1 AND series = ?2`
+
+	// exportSQL: after (?2 series, ?3 seq), ?4..?5 the time bounds, ?6 the
+	// row limit; (series, seq) order follows the prism_ts_events_seq index.
+	exportSQL = `
+SELECT series, seq, time, id, data, tags FROM prism_ts_events
+WHERE ns = ?1 AND (series, seq) > (?2, ?3) AND time >= ?4 AND time < ?5
+ORDER BY series, seq LIMIT ?6`
+
+	countSQL = `SELECT count(*) FROM prism_ts_events WHERE ns = ?1 AND time >= ?2 AND time < ?3`
 )
 
 // statements are prepared once per store: writes on the writer connection,
@@ -74,7 +83,7 @@ ORDER BY seq LIMIT ?4`
 type statements struct {
 	insert, drop, sweep       *sql.Stmt
 	queryAsc, queryDesc, tail *sql.Stmt
-	end                       *sql.Stmt
+	end, export, count        *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
@@ -94,12 +103,14 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 	st.queryDesc = prep(r, queryDescSQL)
 	st.tail = prep(r, tailSQL)
 	st.end = prep(r, endSQL)
+	st.export = prep(r, exportSQL)
+	st.count = prep(r, countSQL)
 	return err
 }
 
 func (st *statements) close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{st.insert, st.drop, st.sweep, st.queryAsc, st.queryDesc, st.tail, st.end} {
+	for _, stmt := range []*sql.Stmt{st.insert, st.drop, st.sweep, st.queryAsc, st.queryDesc, st.tail, st.end, st.export, st.count} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

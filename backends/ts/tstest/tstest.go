@@ -90,6 +90,27 @@ func Run(t *testing.T, open Opener) {
 			tc.fn(t, c)
 		})
 	}
+	for _, tc := range exportTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+			defer cancel()
+			c := &client{t: t, ctx: ctx, s: open(t), ns: Namespace(t), base: time.Now().UTC().Truncate(time.Second)}
+			x, ok := c.s.(ts.Exporter)
+			if !ok {
+				t.Skipf("%T does not implement ts.Exporter (log drivers cannot list a namespace yet)", c.s)
+			}
+			c.ensure(c.ns, ts.NamespaceOptions{})
+			tc.fn(t, c, x)
+		})
+	}
+}
+
+// contextCancelled is the subtest's context, already cancelled.
+func contextCancelled(c *client) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	cancel()
+	return ctx, cancel
 }
 
 // Namespace returns a fresh namespace name so that concurrent tests and

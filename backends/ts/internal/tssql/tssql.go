@@ -10,6 +10,9 @@ package tssql
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/prism-gw/prism/backends/ts"
 	"github.com/prism-gw/prism/backends/ts/internal/cursor"
@@ -150,4 +153,71 @@ func NullableID(id string) any {
 		return nil
 	}
 	return id
+}
+
+// Export positions are "series@seq" of the last event of a page: events
+// are exported in (series, seq) order, which both SQL schemas index.
+
+// ExportPosition is the position after the event seq of series.
+func ExportPosition(series string, seq int64) string {
+	return series + "@" + strconv.FormatInt(seq, 10)
+}
+
+// ParseExportPosition reads a position; empty is the start (series "" and
+// seq 0 sort before every event).
+func ParseExportPosition(p string) (series string, seq int64, err error) {
+	if p == "" {
+		return "", 0, nil
+	}
+	i := strings.LastIndexByte(p, '@')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("%w: export position %q", ts.ErrInvalidCursor, p)
+	}
+	series = p[:i]
+	seq, err = strconv.ParseInt(p[i+1:], 10, 64)
+	if err != nil || seq < 0 || strconv.FormatInt(seq, 10) != p[i+1:] || ts.ValidateSeries(series) != nil {
+		return "", 0, fmt.Errorf("%w: export position %q", ts.ErrInvalidCursor, p)
+	}
+	return series, seq, nil
+}
+
+// ExportBounds are the time bounds of an export in nanoseconds, with open
+// sides at the extremes.
+func ExportBounds(start, end time.Time) (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !start.IsZero() {
+		lo = start.UnixNano()
+	}
+	if !end.IsZero() {
+		hi = end.UnixNano()
+	}
+	return lo, hi
+}
+
+// ExportRow is a Row with its series.
+type ExportRow struct {
+	Series string
+	Row
+}
+
+// ExportPage turns the rows of an export query, which asks for limit+1
+// rows, into the page and the position after it.
+func ExportPage(d cursor.Driver, ns string, rows []ExportRow, limit int) ([]ts.Event, string, error) {
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	events := make([]ts.Event, len(rows))
+	for i, r := range rows {
+		e, err := Event(d, cursor.TagOf(ns, r.Series), r.Series, r.Row)
+		if err != nil {
+			return nil, "", err
+		}
+		events[i] = e
+	}
+	if !more {
+		return events, "", nil
+	}
+	last := rows[len(rows)-1]
+	return events, ExportPosition(last.Series, last.Seq), nil
 }
