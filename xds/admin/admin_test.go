@@ -35,8 +35,23 @@ type env struct {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// start runs the admin API over a real store, controller and ADS server.
+// start runs the admin API over a real store, controller and ADS server,
+// with a small body limit.
 func start(t *testing.T) *env {
+	t.Helper()
+	return startWith(t, admin.Options{MaxBody: 4096})
+}
+
+// startPolicies is start with the default body limit: policies with their
+// tests are larger than the 4 KiB the other tests use.
+func startPolicies(t *testing.T) *env {
+	t.Helper()
+	return startWith(t, admin.Options{})
+}
+
+// startWith is start with other options (the optional readers of the audit
+// and traffic endpoints, the body limit); the token and logger are set.
+func startWith(t *testing.T, opts admin.Options) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "xds.db"))
@@ -55,7 +70,8 @@ func start(t *testing.T) *env {
 	g := grpc.NewServer()
 	srv.Register(g)
 	go g.Serve(lis)
-	h := httptest.NewServer(admin.New(ctl, srv, admin.Options{Token: token, Logger: quietLog(), MaxBody: 4096}))
+	opts.Token, opts.Logger = token, quietLog()
+	h := httptest.NewServer(admin.New(ctl, srv, opts))
 	t.Cleanup(func() {
 		h.Close()
 		cancel()

@@ -2,53 +2,16 @@ package admin_test
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 
 	"github.com/prism-gw/prism/extproc/audit"
 	"github.com/prism-gw/prism/xds/admin"
-	"github.com/prism-gw/prism/xds/server"
-	"github.com/prism-gw/prism/xds/store"
 )
-
-// startWith is start with the optional readers of the audit and traffic
-// endpoints set.
-func startWith(t *testing.T, opts admin.Options) *env {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "xds.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(ctx, server.Options{Logger: quietLog()})
-	ctl := server.NewController(st, srv, server.ControllerOptions{Logger: quietLog()})
-	if err := ctl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go g.Serve(lis)
-	opts.Token, opts.Logger = token, quietLog()
-	h := httptest.NewServer(admin.New(ctl, srv, opts))
-	t.Cleanup(func() {
-		h.Close()
-		cancel()
-		g.Stop()
-		st.Close()
-	})
-	return &env{base: h.URL, xdsAddr: lis.Addr().String(), ctl: ctl}
-}
 
 func (e *env) putNamespace(t *testing.T) {
 	t.Helper()

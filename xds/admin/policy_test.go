@@ -1,53 +1,14 @@
 package admin_test
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
-
 	"github.com/prism-gw/prism/policies"
 	"github.com/prism-gw/prism/xds/admin"
-	"github.com/prism-gw/prism/xds/server"
-	"github.com/prism-gw/prism/xds/store"
 )
-
-// startPolicies is start with the default body limit: policies with their
-// tests are larger than the 4 KiB the other tests use.
-func startPolicies(t *testing.T) *env {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "xds.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(ctx, server.Options{Logger: quietLog()})
-	ctl := server.NewController(st, srv, server.ControllerOptions{Logger: quietLog()})
-	if err := ctl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go g.Serve(lis)
-	h := httptest.NewServer(admin.New(ctl, srv, admin.Options{Token: token, Logger: quietLog()}))
-	t.Cleanup(func() {
-		h.Close()
-		cancel()
-		g.Stop()
-		st.Close()
-	})
-	return &env{base: h.URL, xdsAddr: lis.Addr().String(), ctl: ctl}
-}
 
 // policyBody is the JSON body of a policy PUT.
 func policyBody(t *testing.T, modules map[string]string) string {
