@@ -232,20 +232,7 @@ func (s *Store) Query(ctx context.Context, ns string, q ts.QueryArgs) (ts.Page, 
 // rows. Rows are stepped lazily, so stopping early reads no further.
 func readRows(rows *sql.Rows, add func(tssql.Row) (bool, error)) error {
 	defer rows.Close()
-	for rows.Next() {
-		var r tssql.Row
-		if err := rows.Scan(&r.Seq, &r.Time, &r.ID, &r.Data, &r.Tags); err != nil {
-			return err
-		}
-		more, err := add(r)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-	}
-	return rows.Err()
+	return tssql.ReadRows(rows, add)
 }
 
 // Tail returns the events appended after t.After, waiting up to t.Wait.
@@ -360,32 +347,16 @@ func (s *Store) Export(ctx context.Context, ns string, q ts.ExportArgs) ([]ts.Ev
 	if _, err := s.nss.Get(ns); err != nil {
 		return nil, "", fmt.Errorf("sqlite ts: export: %w", err)
 	}
-	limit, err := q.Validate()
+	x, err := tssql.PlanExport(q)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite ts: export: %w", err)
 	}
-	series, seq, err := tssql.ParseExportPosition(q.After)
-	if err != nil {
-		return nil, "", fmt.Errorf("sqlite ts: export: %w", err)
-	}
-	lo, hi := tssql.ExportBounds(q.Start, q.End)
-	rows, err := s.stmt.export.QueryContext(ctx, ns, series, seq, lo, hi, limit+1)
+	rows, err := s.stmt.export.QueryContext(ctx, ns, x.Series, x.Seq, x.Lo, x.Hi, x.Limit+1)
 	if err != nil {
 		return nil, "", fail(ctx, "export", err)
 	}
 	defer rows.Close()
-	var out []tssql.ExportRow
-	for rows.Next() {
-		var r tssql.ExportRow
-		if err := rows.Scan(&r.Series, &r.Seq, &r.Time, &r.ID, &r.Data, &r.Tags); err != nil {
-			return nil, "", fail(ctx, "export", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fail(ctx, "export", err)
-	}
-	events, next, err := tssql.ExportPage(cursor.SQLite, ns, out, limit)
+	events, next, err := tssql.ReadExport(cursor.SQLite, ns, rows, x.Limit)
 	if err != nil {
 		return nil, "", fail(ctx, "export", err)
 	}

@@ -194,30 +194,77 @@ func ExportBounds(start, end time.Time) (lo, hi int64) {
 	return lo, hi
 }
 
-// ExportRow is a Row with its series.
-type ExportRow struct {
-	Series string
-	Row
+// Rows is what *sql.Rows and pgx.Rows share.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
 }
 
-// ExportPage turns the rows of an export query, which asks for limit+1
-// rows, into the page and the position after it.
-func ExportPage(d cursor.Driver, ns string, rows []ExportRow, limit int) ([]ts.Event, string, error) {
-	more := len(rows) > limit
-	if more {
-		rows = rows[:limit]
+// ReadRows feeds rows (seq, time, id, data, tags) to add until it declines
+// or they end. Rows are stepped lazily, so stopping early reads no
+// further; the caller closes rows.
+func ReadRows(rows Rows, add func(Row) (bool, error)) error {
+	for rows.Next() {
+		var r Row
+		if err := rows.Scan(&r.Seq, &r.Time, &r.ID, &r.Data, &r.Tags); err != nil {
+			return err
+		}
+		more, err := add(r)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 	}
-	events := make([]ts.Event, len(rows))
-	for i, r := range rows {
-		e, err := Event(d, cursor.TagOf(ns, r.Series), r.Series, r.Row)
+	return rows.Err()
+}
+
+// Export is a validated export as SQL arguments: after (Series, Seq),
+// Lo <= time < Hi, pages of Limit (the query asks for Limit+1 rows).
+type Export struct {
+	Series      string
+	Seq, Lo, Hi int64
+	Limit       int
+}
+
+// PlanExport validates the arguments of an export.
+func PlanExport(q ts.ExportArgs) (Export, error) {
+	limit, err := q.Validate()
+	if err != nil {
+		return Export{}, err
+	}
+	series, seq, err := ParseExportPosition(q.After)
+	if err != nil {
+		return Export{}, err
+	}
+	lo, hi := ExportBounds(q.Start, q.End)
+	return Export{Series: series, Seq: seq, Lo: lo, Hi: hi, Limit: limit}, nil
+}
+
+// ReadExport reads the rows of an export query (series, seq, time, id,
+// data, tags) into the page and the position after it, empty when no row
+// remains; the caller closes rows.
+func ReadExport(d cursor.Driver, ns string, rows Rows, limit int) ([]ts.Event, string, error) {
+	var events []ts.Event
+	var last Row
+	var lastSeries string
+	for rows.Next() {
+		if len(events) == limit {
+			return events, ExportPosition(lastSeries, last.Seq), nil // the extra row: more remain
+		}
+		var series string
+		var r Row
+		if err := rows.Scan(&series, &r.Seq, &r.Time, &r.ID, &r.Data, &r.Tags); err != nil {
+			return nil, "", err
+		}
+		e, err := Event(d, cursor.TagOf(ns, series), series, r)
 		if err != nil {
 			return nil, "", err
 		}
-		events[i] = e
+		events = append(events, e)
+		last, lastSeries = r, series
 	}
-	if !more {
-		return events, "", nil
-	}
-	last := rows[len(rows)-1]
-	return events, ExportPosition(last.Series, last.Seq), nil
+	return events, "", rows.Err()
 }
