@@ -28,22 +28,14 @@ type FileLog struct {
 	head *os.File
 	now  func() time.Time
 
-	mu       sync.Mutex
-	idle     *sync.Cond // signalled when a flush ends
-	queue    []*pending
-	flushing bool
-	closed   bool   // no more appends
-	shut     bool   // Close was called
-	seq      uint64 // last durable record
-	last     string // its hash
-	size     int64  // durable size of the file
-	syncs    int    // fsyncs done, for tests of batching
-}
+	g *group
 
-// pending is an Append waiting for its batch.
-type pending struct {
-	rec  Record
-	done chan error
+	mu    sync.Mutex
+	shut  bool   // Close was called
+	seq   uint64 // last durable record
+	last  string // its hash
+	size  int64  // durable size of the file
+	syncs int    // fsyncs done, for tests of batching
 }
 
 // Head is the position of the last record of a log.
@@ -64,7 +56,7 @@ func OpenFile(path string) (*FileLog, error) {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	l := &FileLog{path: path, f: f, now: time.Now}
-	l.idle = sync.NewCond(&l.mu)
+	l.g = newGroup(l.commitBatch)
 	if err := l.open(); err != nil {
 		f.Close()
 		if l.head != nil {
@@ -125,75 +117,37 @@ func (l *FileLog) open() error {
 
 // Append writes r durably, chained to the previous record. Appends from
 // many goroutines are batched into one write and one fsync. When ctx ends
-// first Append returns its error, but the record may still be written.
+// first Append returns its error at once, but the record may still be
+// written.
 func (l *FileLog) Append(ctx context.Context, r Record) error {
 	if r.Time.IsZero() {
 		r.Time = l.now()
 	}
-	p := &pending{rec: canonical(r), done: make(chan error, 1)}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return ErrClosed
-	}
-	l.queue = append(l.queue, p)
-	lead := !l.flushing
-	l.flushing = true
-	l.mu.Unlock()
-	if lead {
-		l.flush()
-	}
-	select {
-	case err := <-p.done: // a leader has its answer already
-		return err
-	default:
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("audit: append: %w", ctx.Err())
-	}
+	return l.g.append(ctx, r)
 }
 
-// flush commits queued records until the queue is empty. Only one
-// goroutine flushes at a time; appends arriving meanwhile form the next
-// batch.
-func (l *FileLog) flush() {
+// commitBatch chains a batch onto the last durable record and writes it
+// with one fsync.
+func (l *FileLog) commitBatch(_ context.Context, batch []*pending) error {
+	l.mu.Lock()
+	seq, prev, size := l.seq, l.last, l.size
+	l.mu.Unlock()
 	var buf []byte
-	for {
-		l.mu.Lock()
-		batch := l.queue
-		l.queue = nil
-		if len(batch) == 0 {
-			l.flushing = false
-			l.idle.Broadcast()
-			l.mu.Unlock()
-			return
-		}
-		seq, prev, size := l.seq, l.last, l.size
-		l.mu.Unlock()
-
-		buf = buf[:0]
-		for _, p := range batch {
-			seq++
-			p.rec.Seq, p.rec.Prev = seq, prev
-			line, hash := encode(p.rec)
-			buf = append(append(buf, line...), '\n')
-			prev = hash
-		}
-		err := l.commit(buf, size)
-
-		l.mu.Lock()
-		if err == nil {
-			l.seq, l.last, l.size = seq, prev, size+int64(len(buf))
-			_ = l.writeHead() // a head that lags after a failed write only weakens the end check
-		}
-		l.mu.Unlock()
-		for _, p := range batch {
-			p.done <- err
-		}
+	for _, p := range batch {
+		seq++
+		p.rec.Seq, p.rec.Prev = seq, prev
+		line, hash := encode(p.rec)
+		buf = append(append(buf, line...), '\n')
+		prev = hash
 	}
+	err := l.commit(buf, size)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		l.seq, l.last, l.size = seq, prev, size+int64(len(buf))
+		_ = l.writeHead() // a head that lags after a failed write only weakens the end check
+	}
+	return err
 }
 
 // commit appends buf and fsyncs. On failure it cuts the file back to size,
@@ -212,9 +166,7 @@ func (l *FileLog) commit(buf []byte, size int64) error {
 	if terr := l.f.Truncate(size); terr != nil {
 		// The file may now hold records nobody was told about; a later
 		// append would chain past them. Stop appending.
-		l.mu.Lock()
-		l.closed = true
-		l.mu.Unlock()
+		l.g.stop()
 		return fmt.Errorf("audit: append failed (%v) and could not be undone (%v): log closed", err, terr)
 	}
 	return fmt.Errorf("audit: append: %w", err)
@@ -263,11 +215,9 @@ func (l *FileLog) Close() error {
 		l.mu.Unlock()
 		return nil
 	}
-	l.closed, l.shut = true, true
-	for l.flushing {
-		l.idle.Wait()
-	}
+	l.shut = true
 	l.mu.Unlock()
+	l.g.close()
 	return errors.Join(l.f.Close(), l.head.Close())
 }
 

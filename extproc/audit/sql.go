@@ -30,11 +30,10 @@ type SQLLog struct {
 	dialect sqlDialect
 	now     func() time.Time
 
-	mu       sync.Mutex
-	idle     *sync.Cond
-	queue    []*pending
-	flushing bool
-	closed   bool
+	g *group
+
+	mu     sync.Mutex
+	closed bool // Close was called
 }
 
 // sqlDialect is what differs between SQLite and Postgres.
@@ -109,7 +108,7 @@ func OpenSQL(ctx context.Context, spec string) (*SQLLog, error) {
 		}
 	}
 	l := &SQLLog{db: db, dialect: d, now: time.Now}
-	l.idle = sync.NewCond(&l.mu)
+	l.g = newGroup(l.commit)
 	return l, nil
 }
 
@@ -193,52 +192,7 @@ func (l *SQLLog) Append(ctx context.Context, r Record) error {
 	if r.Time.IsZero() {
 		r.Time = l.now()
 	}
-	p := &pending{rec: canonical(r), done: make(chan error, 1)}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return ErrClosed
-	}
-	l.queue = append(l.queue, p)
-	lead := !l.flushing
-	l.flushing = true
-	l.mu.Unlock()
-	if lead {
-		// The leader commits for everyone queued, in the background: a
-		// hanging database must not hold its request past the request's
-		// own deadline (it answers 503 then; the record may still land).
-		go l.flush(ctx)
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("audit: append: %w", ctx.Err())
-	}
-}
-
-// flush commits queued batches until the queue is empty. The leader's
-// context bounds each transaction, with a floor so that a leader whose
-// client went away does not fail the others' records.
-func (l *SQLLog) flush(ctx context.Context) {
-	for {
-		l.mu.Lock()
-		batch := l.queue
-		l.queue = nil
-		if len(batch) == 0 {
-			l.flushing = false
-			l.idle.Broadcast()
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := l.commit(tctx, batch)
-		cancel()
-		for _, p := range batch {
-			p.done <- err
-		}
-	}
+	return l.g.append(ctx, r)
 }
 
 // commit appends a batch in one transaction that holds the head row.
@@ -317,10 +271,8 @@ func (l *SQLLog) Close() error {
 		return nil
 	}
 	l.closed = true
-	for l.flushing {
-		l.idle.Wait()
-	}
 	l.mu.Unlock()
+	l.g.close()
 	return l.db.Close()
 }
 
