@@ -216,7 +216,10 @@ func (s *Server) endMigrations(cfg []*configv1.Migration, opened map[storeKey]*o
 			if o == nil {
 				o = s.stores[key]
 			}
-			r, ok := o.storeOrNil().(kv.Replica)
+			if o == nil {
+				continue
+			}
+			r, ok := o.store.(kv.Replica)
 			if !ok {
 				continue
 			}
@@ -254,14 +257,6 @@ func (s *Server) flushCache(ns, backend string, st kv.Store) {
 			s.log.Warn("flushing the cache of a migrating namespace; entries may be stale until their TTL", "namespace", ns, "backend", backend, "err", err)
 		}
 	}()
-}
-
-// storeOrNil is the open store, nil for no openStore.
-func (o *openStore) storeOrNil() any {
-	if o == nil {
-		return nil
-	}
-	return o.store
 }
 
 // sample keeps key in a bounded sample of distinct keys.
