@@ -283,6 +283,7 @@ func TestMigrationUnderLoad(t *testing.T) {
 	if code := p.adminJSON(t, "PUT", "/v1/admin/namespaces/orders", map[string]any{"abstraction": "keyvalue", "backend": "local"}, nil); code != 200 {
 		t.Fatalf("PUT namespace orders: %d", code)
 	}
+	p.waitServed(t, "orders")
 	base := "http://" + p.edge + "/v1/kv/orders"
 	// Keys no writer touches: what the backfill must carry over, and where
 	// the divergence goes.
@@ -404,8 +405,29 @@ func TestMigrationUnderLoad(t *testing.T) {
 	t.Logf("SQLite → Postgres: %d requests, 0 failed, mismatch rate at promote %.5f", l.requests.Load(), measuredRate)
 }
 
+// waitServed waits until the dev edge serves a namespace just created: the
+// admin PUT returns before the change reaches extproc over ADS.
+func (p *devProcess) waitServed(t *testing.T, ns string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.edge + "/v1/kv/" + ns + "/served-probe")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound && !strings.Contains(string(b), "unknown namespace") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace %s not served within 30s", ns)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitInSync waits until every connected extproc node has ACKed what the
-// control plane last sent it.
+// control plane last sent it (which may still lag a change just made).
 func (p *devProcess) waitInSync(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -466,7 +488,7 @@ func testAbortAt(t *testing.T, phase string) {
 	if code := p.adminJSON(t, "PUT", "/v1/admin/namespaces/carts", map[string]any{"abstraction": "keyvalue", "backend": "pga"}, nil); code != 200 {
 		t.Fatalf("PUT namespace carts: %d", code)
 	}
-	p.waitInSync(t)
+	p.waitServed(t, "carts")
 	l := startLoad("http://"+p.edge+"/v1/kv/carts", 4, 4, 40, nil)
 	defer func() {
 		if !l.stopped() {

@@ -221,9 +221,12 @@ func printStatus(w io.Writer, s migration.Status) error {
 	return nil
 }
 
-// waitFleetInSync waits until every connected extproc node has ACKed the
-// config the control plane last sent it.
-func (c *adminClient) waitFleetInSync(ctx context.Context, wait time.Duration, out io.Writer) error {
+// waitFleetCopying waits until every connected extproc node reports that
+// it acts on a phase that copies writes (BACKFILL or later) for the
+// migration of ns. A node's ACK of the current config is not enough: right
+// after a step the control plane may not have sent the new phase yet, and
+// the nodes' reports (every 2 s) name the phase they act on.
+func (c *adminClient) waitFleetCopying(ctx context.Context, ns string, wait time.Duration, out io.Writer) error {
 	deadline := time.Now().Add(wait)
 	for said := false; ; {
 		var fleet struct {
@@ -231,12 +234,13 @@ func (c *adminClient) waitFleetInSync(ctx context.Context, wait time.Duration, o
 				ID        string `json:"id"`
 				Class     string `json:"class"`
 				Connected bool   `json:"connected"`
-				Types     []struct {
-					InSync bool `json:"in_sync"`
-				} `json:"types"`
 			} `json:"nodes"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/v1/admin/nodes", nil, &fleet); err != nil {
+			return err
+		}
+		var s migration.Status
+		if err := c.do(ctx, http.MethodGet, migrationPath(ns), nil, &s); err != nil {
 			return err
 		}
 		var behind []string
@@ -244,21 +248,20 @@ func (c *adminClient) waitFleetInSync(ctx context.Context, wait time.Duration, o
 			if n.Class != "extproc" || !n.Connected {
 				continue
 			}
-			for _, t := range n.Types {
-				if !t.InSync {
-					behind = append(behind, n.ID)
-					break
-				}
+			switch s.Stats.Nodes[n.ID].Phase {
+			case migration.PhaseName(migration.Backfill), migration.PhaseName(migration.ShadowRead):
+			default:
+				behind = append(behind, n.ID)
 			}
 		}
 		if len(behind) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("extproc nodes %v have not applied the current config after %s; backfilling now could miss their writes", behind, wait)
+			return fmt.Errorf("extproc nodes %v do not report acting on BACKFILL after %s; backfilling now could miss their writes", behind, wait)
 		}
 		if !said {
-			fmt.Fprintf(out, "waiting for extproc nodes %v to apply the current phase\n", behind)
+			fmt.Fprintf(out, "waiting for extproc nodes %v to act on the current phase\n", behind)
 			said = true
 		}
 		select {
@@ -283,10 +286,9 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 	if p := m.GetPhase(); p != migration.Backfill && p != migration.ShadowRead {
 		return fmt.Errorf("migrate backfill %s: the migration is in %s; backfill runs in BACKFILL or SHADOW_READ (advance it once every extproc node shadows writes)", ns, p)
 	}
-	// A node that does not shadow writes yet could write a key behind the
-	// copy's back; start only when every extproc node has applied the
-	// phase (ACKed the config that carries it).
-	if err := c.waitFleetInSync(ctx, 30*time.Second, stdout); err != nil {
+	// A node that does not copy writes yet could write a key behind the
+	// copy's back; start only when every extproc node acts on the phase.
+	if err := c.waitFleetCopying(ctx, ns, 30*time.Second, stdout); err != nil {
 		return fmt.Errorf("migrate backfill %s: %w", ns, err)
 	}
 	if !repair && s.Backfill.State == "done" {
