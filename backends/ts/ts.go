@@ -18,12 +18,14 @@
 // are opaque strings made by the driver that issued them. They are already
 // URL-safe (unpadded base64url, at most MaxCursorBytes long), so the API
 // layer passes them through unchanged in JSON and query strings. A cursor
-// names its driver, its kind (tail, ascending or descending query) and a
-// digest of its namespace and series: a cursor that is malformed, forged,
-// from another driver, namespace, series or order is rejected with
-// ErrInvalidCursor, never a panic. Cursors are positions, not snapshots:
-// they stay valid across restarts and gateways, but not across
-// DropNamespace (positions start again in a re-created namespace).
+// names its format (the SQL drivers share one, log drivers have their
+// own), its kind (tail, ascending or descending query) and a digest of its
+// namespace and series: a cursor that is malformed, forged, from another
+// format, namespace, series or order is rejected with ErrInvalidCursor,
+// never a panic. Cursors are positions, not snapshots: they stay valid
+// across restarts and gateways, and across a migration between Replica
+// drivers (copies keep their positions), but not across DropNamespace
+// (positions start again in a re-created namespace).
 //
 // # Namespaces
 //
@@ -123,6 +125,11 @@ var (
 	// UNAVAILABLE). For Append see Store.Append on what may have been
 	// stored.
 	ErrUnavailable = errors.New("backend unavailable")
+	// ErrSealed: the namespace is sealed in this store for a migration
+	// handover (Replica.Seal): it takes copies, not appends. extproc then
+	// appends to the other store of the migration; a client sees it only
+	// as 503 UNAVAILABLE when neither store takes the append.
+	ErrSealed = wrapped{ErrUnavailable, "namespace sealed in this backend for a migration handover"}
 )
 
 // wrapped is a sentinel error that also matches a more general one.
@@ -153,6 +160,10 @@ type Event struct {
 	// series' append order. Tail with After set to it returns the events
 	// appended after this one. Ignored by Append.
 	Cursor string
+	// Seq is the event's position as a number, set on events returned by
+	// drivers that implement Replica (0 otherwise). Replica.Copy stores an
+	// event at this position. Ignored by Append.
+	Seq int64
 }
 
 // QueryArgs selects the events of one series with Start <= Time < End.
@@ -289,4 +300,46 @@ func (q ExportArgs) Validate() (int, error) {
 		return DefaultLimit, nil
 	}
 	return q.Limit, nil
+}
+
+// Replica is a Store that can take part in a migration of a TimeSeries
+// namespace to or from another Replica (the SQL drivers).
+//
+// Positions are what make a migration invisible to clients: a copy keeps
+// the position (Event.Seq) the event has in the store it comes from, and
+// the SQL drivers share one cursor format, so a cursor issued by one store
+// resumes at the same place in the other. Exactly one of the two stores
+// assigns positions at a time: the migration's handover seals the old one
+// (Seal) and lets the new one assign positions above every position the
+// old one gave (Unseal with its floor).
+type Replica interface {
+	Store
+	Exporter
+	// AppendEvents is Append that also returns the events it stored, in
+	// the order given, with their Seq (and Cursor) set, so a migration can
+	// copy them to the other store. Duplicates are not returned. On a
+	// sealed namespace it stores nothing and fails with ErrSealed.
+	AppendEvents(ctx context.Context, ns string, events []Event) (stored []Event, duplicates int, err error)
+	// Copy stores events (each with Seq > 0) at their Seq in their series.
+	// An event whose position or (Series, ID) is already taken in its series
+	// is skipped: it is the same event, copied before (positions are
+	// assigned by one store at a time). A driver whose positions cannot hold
+	// the event's Seq (a position taken by another series) stores it at a
+	// new position after every existing one and counts it in moved.
+	// Copy works on a sealed namespace too, and never lowers the position a
+	// later append gets. Copies of one batch are stored atomically.
+	Copy(ctx context.Context, ns string, events []Event) (stored, moved int, err error)
+	// Seal stops appends to ns in this store, after those in flight have
+	// committed, and returns the highest position the store has given in
+	// ns (its floor for the other store). While sealed, Tail returns no
+	// event past that position (copies above it are visible to Query and
+	// Export only). Sealing twice returns the same floor.
+	Seal(ctx context.Context, ns string) (floor int64, err error)
+	// Unseal lets appends to ns resume, every new position above floor.
+	Unseal(ctx context.Context, ns string, floor int64) error
+	// CursorSeq returns the position a tail cursor of (ns, series) names;
+	// it accepts the cursors of every Replica driver.
+	CursorSeq(ns, series, cursor string) (int64, error)
+	// SeqCursor makes the tail cursor of position seq in (ns, series).
+	SeqCursor(ns, series string, seq int64) string
 }

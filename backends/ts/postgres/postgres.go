@@ -22,12 +22,18 @@
 // than the namespace's Retention, every Options.SweepInterval.
 //
 // Cursors: see package internal/tssql.
+//
+// The store is a ts.Replica: see replica.go for copies and the seal of a
+// namespace in a migration's handover. Transactions run at READ COMMITTED
+// (Open sets it), which the seal check relies on.
 package postgres
 
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +120,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if cfg.PingTimeout == 0 {
 		cfg.PingTimeout = cfg.ConnConfig.ConnectTimeout
 	}
+	// The seal check reads the seal state after taking a lock, in a later
+	// statement of the same transaction: only READ COMMITTED gives that
+	// statement a snapshot taken after the lock (see lockSharedSQL), and
+	// the counters' row locks rely on it too, whatever the DSN or the
+	// database's default.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fail(ctx, "open", err)
@@ -239,15 +251,17 @@ func (s *Store) EnsureNamespace(ctx context.Context, ns string, opts ts.Namespac
 	return nil
 }
 
-// DropNamespace deletes the events and counters of ns and forgets it.
+// DropNamespace deletes the events, counters and seal state of ns and
+// forgets it.
 func (s *Store) DropNamespace(ctx context.Context, ns string) error {
 	s.nss.Delete(ns)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, dropEventsSQL, ns); err != nil {
-			return err
+		for _, stmt := range []string{dropEventsSQL, dropSeriesSQL, dropStateSQL} {
+			if _, err := tx.Exec(ctx, stmt, ns); err != nil {
+				return err
+			}
 		}
-		_, err := tx.Exec(ctx, dropSeriesSQL, ns)
-		return err
+		return nil
 	})
 	if err != nil {
 		return fail(ctx, "drop namespace", err)
@@ -256,9 +270,11 @@ func (s *Store) DropNamespace(ctx context.Context, ns string) error {
 }
 
 // group is the events of one series in a batch, as the arrays appendSQL
-// takes.
+// and copySQL take.
 type group struct {
 	series string
+	idx    []int   // the events' indexes in the batch
+	seqs   []int64 // copies only
 	times  []int64
 	ids    []*string
 	data   [][]byte
@@ -267,81 +283,133 @@ type group struct {
 
 // Append stores events in one transaction, one statement per series.
 func (s *Store) Append(ctx context.Context, ns string, events []ts.Event) (appended, duplicates int, err error) {
+	seqs, err := s.appendSeqs(ctx, ns, events)
+	if err != nil {
+		return 0, 0, err
+	}
+	appended = tssql.Appended(seqs)
+	return appended, len(events) - appended, nil
+}
+
+// AppendEvents is Append returning the events it stored with their
+// positions, for a migration to copy them.
+func (s *Store) AppendEvents(ctx context.Context, ns string, events []ts.Event) (stored []ts.Event, duplicates int, err error) {
+	seqs, err := s.appendSeqs(ctx, ns, events)
+	if err != nil {
+		return nil, 0, err
+	}
+	stored = tssql.Stored(ns, events, seqs)
+	return stored, len(events) - len(stored), nil
+}
+
+// appendSeqs stores events and returns the seq of each (0 for a
+// duplicate). The batch is one implicit transaction of pipelined
+// statements, so one round trip: the shared seal lock (see lockSharedSQL),
+// then one statement per series.
+func (s *Store) appendSeqs(ctx context.Context, ns string, events []ts.Event) ([]int64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, 0, fail(ctx, "append", err)
+		return nil, fail(ctx, "append", err)
 	}
 	opts, err := s.nss.Get(ns)
 	if err != nil {
-		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+		return nil, fmt.Errorf("postgres ts: append: %w", err)
 	}
 	if err := ts.ValidateEvents(events); err != nil {
-		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+		return nil, fmt.Errorf("postgres ts: append: %w", err)
 	}
 	if err := ts.CheckTimeWindow(events, time.Now(), opts.TimeWindow); err != nil {
-		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+		return nil, fmt.Errorf("postgres ts: append: %w", err)
 	}
-	groups, inBatch, err := groupBySeries(events)
+	groups, err := groupBySeries(events, false)
 	if err != nil {
-		return 0, 0, fmt.Errorf("postgres ts: append: %w", err)
+		return nil, fmt.Errorf("postgres ts: append: %w", err)
 	}
+	seqs := make([]int64, len(events))
 	if len(groups) == 0 {
-		return 0, inBatch, nil
+		return seqs, nil
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, 0, fail(ctx, "append: begin", err)
-	}
-	// After Commit this is a no-op; on a cancelled ctx pgx closes the
-	// connection instead, and the server rolls back.
-	defer tx.Rollback(ctx)
 	var b pgx.Batch
+	b.Queue(lockSharedSQL, sealLock(ns))
 	for _, g := range groups {
 		// Series are in sorted order, so two batches lock counters in the
 		// same order and never deadlock.
 		b.Queue(appendSQL, ns, g.series, len(g.times), g.times, g.ids, g.data, g.tags, cursor.TagOf(ns, g.series).String())
 	}
-	br := tx.SendBatch(ctx, &b)
-	for range groups {
-		var n int
+	// On a cancelled ctx pgx closes the connection, and the server rolls
+	// the transaction back unless it had committed.
+	br := s.pool.SendBatch(ctx, &b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fail(ctx, "append: lock", err)
+	}
+	sealed := false
+	for _, g := range groups {
+		var base int64
+		var inserted []int64
 		var notified *string
-		if err := br.QueryRow().Scan(&n, &notified); err != nil {
-			br.Close()
-			return 0, 0, fail(ctx, "append", err)
+		if err := br.QueryRow().Scan(&sealed, &base, &inserted, &notified); err != nil {
+			return nil, fail(ctx, "append", err)
 		}
-		appended += n
+		for _, seq := range inserted {
+			ord := seq - base // from 1
+			if ord < 1 || ord > int64(len(g.idx)) {
+				return nil, fmt.Errorf("postgres ts: append: seq %d outside the %d reserved above %d", seq, len(g.idx), base)
+			}
+			seqs[g.idx[ord-1]] = seq
+		}
 	}
 	if err := br.Close(); err != nil {
-		return 0, 0, fail(ctx, "append", err)
+		return nil, fail(ctx, "append", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, 0, fail(ctx, "append: commit", err)
+	if sealed {
+		// The lock keeps the seal state for the whole batch, so no
+		// statement stored anything.
+		return nil, fmt.Errorf("postgres ts: append to %q: %w", ns, ts.ErrSealed)
 	}
 	// The listener hears the notification too; waking local tails here
 	// saves its round trip.
 	for _, g := range groups {
 		s.hub.Notify(cursor.TagOf(ns, g.series).String())
 	}
-	return appended, len(events) - appended, nil
+	return seqs, nil
+}
+
+// sealLock is the key of the advisory lock that orders appends to ns
+// against its Seal (FNV-1a, the same in every gateway). Another namespace
+// with the same key only waits for a Seal needlessly.
+func sealLock(ns string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("prism_ts/"))
+	h.Write([]byte(ns))
+	return int64(h.Sum64())
 }
 
 // groupBySeries splits events by series, in sorted series order, dropping
 // repeated ids within the batch (the first occurrence wins; the others are
-// counted as duplicates).
-func groupBySeries(events []ts.Event) ([]*group, int, error) {
+// duplicates, left with seq 0). With copies it keeps the seqs too and drops
+// repeated seqs of a series the same way.
+func groupBySeries(events []ts.Event, copies bool) ([]*group, error) {
 	bySeries := map[string]*group{}
 	var groups []*group
-	type key struct{ series, id string }
+	type key struct {
+		series, id string
+		seq        int64
+	}
 	seen := map[key]bool{}
-	dups := 0
 	for i := range events {
 		e := &events[i]
+		// A skipped event marks nothing: what the database would store
+		// decides, and it would store a later event with the id of an
+		// event skipped for its seq.
+		byID, bySeq := key{series: e.Series, id: e.ID}, key{series: e.Series, seq: e.Seq}
+		if (e.ID != "" && seen[byID]) || (copies && seen[bySeq]) {
+			continue
+		}
 		if e.ID != "" {
-			k := key{e.Series, e.ID}
-			if seen[k] {
-				dups++
-				continue
-			}
-			seen[k] = true
+			seen[byID] = true
+		}
+		if copies {
+			seen[bySeq] = true
 		}
 		g := bySeries[e.Series]
 		if g == nil {
@@ -351,27 +419,23 @@ func groupBySeries(events []ts.Event) ([]*group, int, error) {
 		}
 		tags, err := wire.MarshalTags(e.Tags)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		var id *string
 		if e.ID != "" {
 			id = &e.ID
+		}
+		g.idx = append(g.idx, i)
+		if copies {
+			g.seqs = append(g.seqs, e.Seq)
 		}
 		g.times = append(g.times, e.Time.UnixNano())
 		g.ids = append(g.ids, id)
 		g.data = append(g.data, ts.DataOrNull(e.Data))
 		g.tags = append(g.tags, tags)
 	}
-	slices.SortFunc(groups, func(a, b *group) int {
-		switch {
-		case a.series < b.series:
-			return -1
-		case a.series > b.series:
-			return 1
-		}
-		return 0
-	})
-	return groups, dups, nil
+	slices.SortFunc(groups, func(a, b *group) int { return strings.Compare(a.series, b.series) })
+	return groups, nil
 }
 
 // Query returns one page of a series' events in time order.
@@ -382,7 +446,7 @@ func (s *Store) Query(ctx context.Context, ns string, q ts.QueryArgs) (ts.Page, 
 	if _, err := s.nss.Get(ns); err != nil {
 		return ts.Page{}, fmt.Errorf("postgres ts: query: %w", err)
 	}
-	plan, err := tssql.PlanQuery(cursor.Postgres, ns, q)
+	plan, err := tssql.PlanQuery(ns, q)
 	if err != nil {
 		return ts.Page{}, fmt.Errorf("postgres ts: query: %w", err)
 	}
@@ -423,7 +487,7 @@ func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, er
 		return ts.Page{}, fmt.Errorf("postgres ts: tail: %w", err)
 	}
 	tag := cursor.TagOf(ns, t.Series)
-	after, ok, err := tssql.TailAfter(cursor.Postgres, tag, t.After)
+	after, ok, err := tssql.TailAfter(tag, t.After)
 	if err != nil {
 		return ts.Page{}, fmt.Errorf("postgres ts: tail: %w", err)
 	}
@@ -441,7 +505,7 @@ func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, er
 			return false, err
 		}
 		err = readRows(rows, func(r tssql.Row) (bool, error) {
-			e, err := tssql.Event(cursor.Postgres, tag, t.Series, r)
+			e, err := tssql.Event(tag, t.Series, r)
 			if err != nil {
 				return false, err
 			}
@@ -454,7 +518,7 @@ func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, er
 	if err := s.hub.WaitFor(ctx, tag.String(), t.Wait, s.pollInterval, read); err != nil {
 		return ts.Page{}, fail(ctx, "tail", err)
 	}
-	return ts.Page{Events: events, NextCursor: tssql.TailCursor(cursor.Postgres, tag, after)}, nil
+	return ts.Page{Events: events, NextCursor: tssql.TailCursor(tag, after)}, nil
 }
 
 // fail wraps err from the database. Anything but a definite SQL error — a
@@ -528,7 +592,7 @@ func (s *Store) Export(ctx context.Context, ns string, q ts.ExportArgs) ([]ts.Ev
 		return nil, "", fail(ctx, "export", err)
 	}
 	defer rows.Close()
-	events, next, err := tssql.ReadExport(cursor.Postgres, ns, rows, x.Limit)
+	events, next, err := tssql.ReadExport(ns, rows, x.Limit)
 	if err != nil {
 		return nil, "", fail(ctx, "export", err)
 	}

@@ -21,6 +21,11 @@
 //
 // Cursors: see package internal/tssql (seq is the table's AUTOINCREMENT
 // rowid).
+//
+// The store is a ts.Replica. Its positions are global to the file, not per
+// series: a copy (Copy) whose seq another series holds is stored at a new
+// seq and counted as moved, so a migration into SQLite from a store with
+// per-series positions (postgres) is not position-exact. See replica.go.
 package sqlite
 
 import (
@@ -122,69 +127,126 @@ func (s *Store) EnsureNamespace(ctx context.Context, ns string, opts ts.Namespac
 	return nil
 }
 
-// DropNamespace deletes the events of ns and forgets it.
+// DropNamespace deletes the events, the seal state and the record of moved
+// copies of ns and forgets it.
 func (s *Store) DropNamespace(ctx context.Context, ns string) error {
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "drop namespace", err)
 	}
 	s.nss.Delete(ns)
-	if _, err := s.stmt.drop.ExecContext(ctx, ns); err != nil {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, st := range []*sql.Stmt{s.stmt.drop, s.stmt.dropState, s.stmt.dropMoved} {
+			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, ns); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fail(ctx, "drop namespace", err)
 	}
 	return nil
 }
 
+// write runs fn in a write transaction and commits it.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // Append stores events in one transaction.
 func (s *Store) Append(ctx context.Context, ns string, events []ts.Event) (appended, duplicates int, err error) {
+	seqs, err := s.appendSeqs(ctx, ns, events)
+	if err != nil {
+		return 0, 0, err
+	}
+	appended = tssql.Appended(seqs)
+	return appended, len(events) - appended, nil
+}
+
+// AppendEvents is Append returning the events it stored with their
+// positions, for a migration to copy them.
+func (s *Store) AppendEvents(ctx context.Context, ns string, events []ts.Event) (stored []ts.Event, duplicates int, err error) {
+	seqs, err := s.appendSeqs(ctx, ns, events)
+	if err != nil {
+		return nil, 0, err
+	}
+	stored = tssql.Stored(ns, events, seqs)
+	return stored, len(events) - len(stored), nil
+}
+
+// appendSeqs stores events in one transaction and returns the seq of each
+// (0 for a duplicate). The seal check runs in the same write transaction,
+// so no append commits once Seal has.
+func (s *Store) appendSeqs(ctx context.Context, ns string, events []ts.Event) ([]int64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, 0, fail(ctx, "append", err)
+		return nil, fail(ctx, "append", err)
 	}
 	opts, err := s.nss.Get(ns)
 	if err != nil {
-		return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+		return nil, fmt.Errorf("sqlite ts: append: %w", err)
 	}
 	if err := ts.ValidateEvents(events); err != nil {
-		return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+		return nil, fmt.Errorf("sqlite ts: append: %w", err)
 	}
 	if err := ts.CheckTimeWindow(events, time.Now(), opts.TimeWindow); err != nil {
-		return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+		return nil, fmt.Errorf("sqlite ts: append: %w", err)
 	}
 	if len(events) == 0 {
-		return 0, 0, nil
+		return nil, nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, 0, fail(ctx, "append: begin", err)
+		return nil, fail(ctx, "append: begin", err)
 	}
 	defer tx.Rollback() // no-op after Commit
+	var sealed bool
+	if err := tx.StmtContext(ctx, s.stmt.sealed).QueryRowContext(ctx, ns).Scan(&sealed); err != nil {
+		return nil, fail(ctx, "append: seal state", err)
+	}
+	if sealed {
+		return nil, fmt.Errorf("sqlite ts: append to %q: %w", ns, ts.ErrSealed)
+	}
 	insert := tx.StmtContext(ctx, s.stmt.insert)
+	seqs := make([]int64, len(events))
 	for i := range events {
 		e := &events[i]
 		tags, err := wire.MarshalTags(e.Tags)
 		if err != nil {
-			return 0, 0, fmt.Errorf("sqlite ts: append: %w", err)
+			return nil, fmt.Errorf("sqlite ts: append: %w", err)
 		}
 		res, err := insert.ExecContext(ctx, ns, e.Series, e.Time.UnixNano(), tssql.NullableID(e.ID), []byte(ts.DataOrNull(e.Data)), tags)
 		if err != nil {
-			return 0, 0, fail(ctx, "append", err)
+			return nil, fail(ctx, "append", err)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, 0, fail(ctx, "append", err)
-		}
-		if n == 0 {
-			duplicates++
-		} else {
-			appended++
+		if seqs[i], err = insertedSeq(res); err != nil {
+			return nil, fail(ctx, "append", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, 0, fail(ctx, "append: commit", err)
+		return nil, fail(ctx, "append: commit", err)
 	}
-	if appended > 0 {
+	if tssql.Appended(seqs) > 0 {
 		s.wake(ns, events)
 	}
-	return appended, duplicates, nil
+	return seqs, nil
+}
+
+// insertedSeq is the seq of the row an insert stored, 0 when it stored
+// none (last_insert_rowid() would be an older row's then).
+func insertedSeq(res sql.Result) (int64, error) {
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // wake notifies the tails of every series in events.
@@ -206,7 +268,7 @@ func (s *Store) Query(ctx context.Context, ns string, q ts.QueryArgs) (ts.Page, 
 	if _, err := s.nss.Get(ns); err != nil {
 		return ts.Page{}, fmt.Errorf("sqlite ts: query: %w", err)
 	}
-	plan, err := tssql.PlanQuery(cursor.SQLite, ns, q)
+	plan, err := tssql.PlanQuery(ns, q)
 	if err != nil {
 		return ts.Page{}, fmt.Errorf("sqlite ts: query: %w", err)
 	}
@@ -247,7 +309,7 @@ func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, er
 		return ts.Page{}, fmt.Errorf("sqlite ts: tail: %w", err)
 	}
 	tag := cursor.TagOf(ns, t.Series)
-	after, ok, err := tssql.TailAfter(cursor.SQLite, tag, t.After)
+	after, ok, err := tssql.TailAfter(tag, t.After)
 	if err != nil {
 		return ts.Page{}, fmt.Errorf("sqlite ts: tail: %w", err)
 	}
@@ -265,7 +327,7 @@ func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, er
 			return false, err
 		}
 		err = readRows(rows, func(r tssql.Row) (bool, error) {
-			e, err := tssql.Event(cursor.SQLite, tag, t.Series, r)
+			e, err := tssql.Event(tag, t.Series, r)
 			if err != nil {
 				return false, err
 			}
@@ -279,7 +341,7 @@ func (s *Store) Tail(ctx context.Context, ns string, t ts.TailArgs) (ts.Page, er
 	if err := s.hub.WaitFor(ctx, tag.String(), t.Wait, poll, read); err != nil {
 		return ts.Page{}, fail(ctx, "tail", err)
 	}
-	return ts.Page{Events: events, NextCursor: tssql.TailCursor(cursor.SQLite, tag, after)}, nil
+	return ts.Page{Events: events, NextCursor: tssql.TailCursor(tag, after)}, nil
 }
 
 // fail wraps err from the database, marking it ts.ErrUnavailable when the
@@ -356,7 +418,7 @@ func (s *Store) Export(ctx context.Context, ns string, q ts.ExportArgs) ([]ts.Ev
 		return nil, "", fail(ctx, "export", err)
 	}
 	defer rows.Close()
-	events, next, err := tssql.ReadExport(cursor.SQLite, ns, rows, x.Limit)
+	events, next, err := tssql.ReadExport(ns, rows, x.Limit)
 	if err != nil {
 		return nil, "", fail(ctx, "export", err)
 	}

@@ -85,7 +85,7 @@ func TestOpenByDriverNameUsesFullSync(t *testing.T) {
 // The plan must seek in the (ns, series, time, seq) index, not sort.
 func TestQueriesUseTheIndexes(t *testing.T) {
 	s := openTemp(t, Options{})
-	for name, query := range map[string]string{"asc": queryAscSQL, "desc": queryDescSQL, "tail": tailSQL} {
+	for name, query := range map[string]string{"asc": queryAscSQL, "desc": queryDescSQL, "tail": tailSQL, "end": endSQL} {
 		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+query, "ns", "s", 0, 1, 0, 0, 10)
 		if err != nil {
 			t.Fatal(err)

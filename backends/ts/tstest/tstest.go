@@ -15,6 +15,9 @@
 //   - A call with a cancelled or expired context, or a tail whose context
 //     ends while it waits, fails with an error that matches both
 //     ts.ErrUnavailable and the context's error.
+//
+// A store that also implements ts.Exporter or ts.Replica runs their cases
+// too (export.go, replica.go); the others skip them.
 package tstest
 
 import (
@@ -102,6 +105,20 @@ func Run(t *testing.T, open Opener) {
 			}
 			c.ensure(c.ns, ts.NamespaceOptions{})
 			tc.fn(t, c, x)
+		})
+	}
+	for _, tc := range replicaTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+			defer cancel()
+			c := &client{t: t, ctx: ctx, s: open(t), ns: Namespace(t), base: time.Now().UTC().Truncate(time.Second)}
+			r, ok := c.s.(ts.Replica)
+			if !ok {
+				t.Skipf("%T does not implement ts.Replica (only the SQL drivers take part in TimeSeries migrations)", c.s)
+			}
+			c.ensure(c.ns, ts.NamespaceOptions{})
+			tc.fn(t, c, r)
 		})
 	}
 }
@@ -657,14 +674,21 @@ func testBadArguments(t *testing.T, c *client) {
 	}
 }
 
-// otherDriver rewrites a cursor as if another driver had issued it: the
-// format (package internal/cursor) keeps the driver id in its second byte.
+// otherDriver rewrites a cursor as if a driver of another kind had issued
+// it: the format (package internal/cursor) keeps the driver id in its
+// second byte. The SQL drivers (ids 1, 2 and their shared 5) accept each
+// other's cursors, so theirs become NATS (3) cursors; NATS's become
+// Kafka's (4) and Kafka's SQLite's.
 func otherDriver(t *testing.T, c string) string {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) < 2 {
 		t.Fatalf("cursor %q is not unpadded base64url", c)
 	}
-	b[1] = b[1]%4 + 1
+	foreign, ok := map[byte]byte{1: 3, 2: 3, 5: 3, 3: 4, 4: 1}[b[1]]
+	if !ok {
+		t.Fatalf("cursor %q has an unknown driver id %d", c, b[1])
+	}
+	b[1] = foreign
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 

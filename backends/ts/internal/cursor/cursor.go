@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"github.com/prism-gw/prism/backends/ts"
 )
@@ -24,10 +25,17 @@ type Driver byte
 
 // Drivers with cursors. Values are part of the format: never reuse one.
 const (
+	// SQLite and Postgres are the ids the SQL drivers issued before they
+	// shared SQL; they still accept them, so cursors clients hold keep
+	// working.
 	SQLite   Driver = 1
 	Postgres Driver = 2
 	NATS     Driver = 3
 	Kafka    Driver = 4
+	// SQL is the id both SQL drivers issue: their positions agree once a
+	// migration copied a namespace (ts.Replica), so a cursor of one store
+	// must be accepted by the other.
+	SQL Driver = 5
 )
 
 // Kind says what a cursor resumes.
@@ -86,6 +94,12 @@ func Encode(d Driver, k Kind, tag Tag, fields ...int64) string {
 // Decode parses a cursor made by Encode with the same driver, kind and tag
 // and exactly n fields. Any other input is ts.ErrInvalidCursor.
 func Decode(s string, d Driver, k Kind, tag Tag, n int) ([]int64, error) {
+	return DecodeAny(s, []Driver{d}, k, tag, n)
+}
+
+// DecodeAny is Decode for a cursor that any of ds may have issued: drivers
+// that share positions accept each other's cursors.
+func DecodeAny(s string, ds []Driver, k Kind, tag Tag, n int) ([]int64, error) {
 	if len(s) > ts.MaxCursorBytes {
 		return nil, fmt.Errorf("%w: %d bytes long", ts.ErrInvalidCursor, len(s))
 	}
@@ -93,7 +107,7 @@ func Decode(s string, d Driver, k Kind, tag Tag, n int) ([]int64, error) {
 	if err != nil || len(b) < header || b[0] != version {
 		return nil, fmt.Errorf("%w: malformed", ts.ErrInvalidCursor)
 	}
-	if Driver(b[1]) != d {
+	if !slices.Contains(ds, Driver(b[1])) {
 		return nil, fmt.Errorf("%w: issued by another backend", ts.ErrInvalidCursor)
 	}
 	if Kind(b[2]) != k {

@@ -65,3 +65,24 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// The SQL drivers decode each other's cursors (and their legacy ids), never
+// those of the log drivers.
+func TestDecodeAnyAcceptsTheListedDriversOnly(t *testing.T) {
+	tag := TagOf("ns", "s")
+	sql := []Driver{SQL, SQLite, Postgres}
+	for _, d := range []Driver{SQL, SQLite, Postgres, NATS, Kafka} {
+		c := Encode(d, Tail, tag, 42)
+		f, err := DecodeAny(c, sql, Tail, tag, 1)
+		if want := d != NATS && d != Kafka; want {
+			if err != nil || f[0] != 42 {
+				t.Errorf("DecodeAny of a cursor of driver %d = %v, %v; want [42]", d, f, err)
+			}
+		} else if !errors.Is(err, ts.ErrInvalidCursor) {
+			t.Errorf("DecodeAny of a cursor of driver %d = %v, %v; want ts.ErrInvalidCursor", d, f, err)
+		}
+	}
+	if _, err := DecodeAny(Encode(SQL, Tail, tag, 1), nil, Tail, tag, 1); !errors.Is(err, ts.ErrInvalidCursor) {
+		t.Errorf("DecodeAny with no driver accepted = %v, want ts.ErrInvalidCursor", err)
+	}
+}

@@ -1,10 +1,14 @@
 // Package tssql holds what the SQL TimeSeries drivers share and must agree
 // on: how a query and its cursor become index bounds, how rows become a
-// page, and the cursors of both.
+// page, the cursors of both, and what a migration's copy (ts.Replica) takes.
 //
 // Cursors: a query cursor holds the (time, seq) of the last event of its
 // page; a tail cursor holds a seq. seq is the driver's position of an event
-// in its series' append order.
+// in its series' append order. Both drivers issue cursors under one driver
+// id (cursor.SQL) and accept the ids they issued before (cursor.SQLite,
+// cursor.Postgres) from either driver: a migration copies events keeping
+// their seq, so during and after it a cursor of one store names the same
+// event in the other, whichever format the client holds.
 package tssql
 
 import (
@@ -19,12 +23,14 @@ import (
 	"github.com/prism-gw/prism/backends/ts/internal/wire"
 )
 
+// accepted are the driver ids of the cursors a SQL driver decodes.
+var accepted = []cursor.Driver{cursor.SQL, cursor.SQLite, cursor.Postgres}
+
 // Query is a validated query as SQL bounds: time >= Lo AND time < Hi AND
 // the cursor condition, (time > CurT OR seq > CurSeq) ascending and
 // (time < CurT OR seq < CurSeq) descending. Without a cursor CurT is the
 // open extreme, so the condition always holds.
 type Query struct {
-	Driver       cursor.Driver
 	Tag          cursor.Tag
 	Series       string
 	Limit        int
@@ -34,11 +40,11 @@ type Query struct {
 }
 
 // PlanQuery validates q and turns it into bounds.
-func PlanQuery(d cursor.Driver, ns string, q ts.QueryArgs) (Query, error) {
+func PlanQuery(ns string, q ts.QueryArgs) (Query, error) {
 	if err := q.Validate(); err != nil {
 		return Query{}, err
 	}
-	p := Query{Driver: d, Tag: cursor.TagOf(ns, q.Series), Series: q.Series, Limit: ts.PageLimit(q.Limit), Desc: q.Desc,
+	p := Query{Tag: cursor.TagOf(ns, q.Series), Series: q.Series, Limit: ts.PageLimit(q.Limit), Desc: q.Desc,
 		Lo: math.MinInt64, Hi: math.MaxInt64, CurT: math.MinInt64}
 	if q.Desc {
 		p.CurT = math.MaxInt64
@@ -52,7 +58,7 @@ func PlanQuery(d cursor.Driver, ns string, q ts.QueryArgs) (Query, error) {
 	if q.Cursor == "" {
 		return p, nil
 	}
-	f, err := cursor.Decode(q.Cursor, d, cursor.QueryKind(q.Desc), p.Tag, 2)
+	f, err := cursor.DecodeAny(q.Cursor, accepted, cursor.QueryKind(q.Desc), p.Tag, 2)
 	if err != nil {
 		return Query{}, err
 	}
@@ -79,12 +85,12 @@ type Row struct {
 }
 
 // Event converts a row of series (with tag) into an event.
-func Event(d cursor.Driver, tag cursor.Tag, series string, r Row) (ts.Event, error) {
+func Event(tag cursor.Tag, series string, r Row) (ts.Event, error) {
 	tags, err := wire.UnmarshalTags(r.Tags)
 	if err != nil {
 		return ts.Event{}, err
 	}
-	e := ts.Event{Series: series, Time: timeOf(r.Time), Data: ts.DataOrNull(r.Data), Tags: tags, Cursor: TailCursor(d, tag, r.Seq)}
+	e := ts.Event{Series: series, Time: timeOf(r.Time), Data: ts.DataOrNull(r.Data), Tags: tags, Cursor: TailCursor(tag, r.Seq), Seq: r.Seq}
 	if r.ID != nil {
 		e.ID = *r.ID
 	}
@@ -109,7 +115,7 @@ func (p *Pager) Add(r Row) (bool, error) {
 		p.more = true
 		return false, nil
 	}
-	e, err := Event(p.q.Driver, p.q.Tag, p.q.Series, r)
+	e, err := Event(p.q.Tag, p.q.Series, r)
 	if err != nil {
 		return false, err
 	}
@@ -122,22 +128,22 @@ func (p *Pager) Add(r Row) (bool, error) {
 func (p *Pager) Page() ts.Page {
 	pg := ts.Page{Events: p.events}
 	if p.more {
-		pg.NextCursor = cursor.Encode(p.q.Driver, cursor.QueryKind(p.q.Desc), p.q.Tag, p.last[0], p.last[1])
+		pg.NextCursor = cursor.Encode(cursor.SQL, cursor.QueryKind(p.q.Desc), p.q.Tag, p.last[0], p.last[1])
 	}
 	return pg
 }
 
 // TailCursor is the tail cursor after seq.
-func TailCursor(d cursor.Driver, tag cursor.Tag, seq int64) string {
-	return cursor.Encode(d, cursor.Tail, tag, seq)
+func TailCursor(tag cursor.Tag, seq int64) string {
+	return cursor.Encode(cursor.SQL, cursor.Tail, tag, seq)
 }
 
 // TailAfter decodes a tail cursor; ok is false when after is empty.
-func TailAfter(d cursor.Driver, tag cursor.Tag, after string) (seq int64, ok bool, err error) {
+func TailAfter(tag cursor.Tag, after string) (seq int64, ok bool, err error) {
 	if after == "" {
 		return 0, false, nil
 	}
-	f, err := cursor.Decode(after, d, cursor.Tail, tag, 1)
+	f, err := cursor.DecodeAny(after, accepted, cursor.Tail, tag, 1)
 	if err != nil {
 		return 0, false, err
 	}
@@ -145,6 +151,21 @@ func TailAfter(d cursor.Driver, tag cursor.Tag, after string) (seq int64, ok boo
 		return 0, false, fmt.Errorf("%w: negative position", ts.ErrInvalidCursor)
 	}
 	return f[0], true, nil
+}
+
+// CursorSeq is ts.Replica.CursorSeq of both drivers: the position a tail
+// cursor of (ns, series) names.
+func CursorSeq(ns, series, c string) (int64, error) {
+	if c == "" {
+		return 0, fmt.Errorf("%w: empty", ts.ErrInvalidCursor)
+	}
+	seq, _, err := TailAfter(cursor.TagOf(ns, series), c)
+	return seq, err
+}
+
+// SeqCursor is ts.Replica.SeqCursor of both drivers.
+func SeqCursor(ns, series string, seq int64) string {
+	return TailCursor(cursor.TagOf(ns, series), seq)
 }
 
 // NullableID returns the id as a SQL value: nil (NULL) when empty.
@@ -246,7 +267,7 @@ func PlanExport(q ts.ExportArgs) (Export, error) {
 // ReadExport reads the rows of an export query (series, seq, time, id,
 // data, tags) into the page and the position after it, empty when no row
 // remains; the caller closes rows.
-func ReadExport(d cursor.Driver, ns string, rows Rows, limit int) ([]ts.Event, string, error) {
+func ReadExport(ns string, rows Rows, limit int) ([]ts.Event, string, error) {
 	var events []ts.Event
 	var last Row
 	var lastSeries string
@@ -259,7 +280,7 @@ func ReadExport(d cursor.Driver, ns string, rows Rows, limit int) ([]ts.Event, s
 		if err := rows.Scan(&series, &r.Seq, &r.Time, &r.ID, &r.Data, &r.Tags); err != nil {
 			return nil, "", err
 		}
-		e, err := Event(d, cursor.TagOf(ns, series), series, r)
+		e, err := Event(cursor.TagOf(ns, series), series, r)
 		if err != nil {
 			return nil, "", err
 		}
