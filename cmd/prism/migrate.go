@@ -30,9 +30,12 @@ const migrateUsage = `usage: prism migrate COMMAND NS [flags]   (a client of the
   abort NS              end the migration; NS stays on its source backend
   reset-compare NS      start a new shadow-read comparison window
   status [NS] [--json]  one migration in detail, or all of them
-  backfill NS [--rate N] [--workers 4] [--repair]
+  backfill NS [--rate N] [--workers 4] [--repair] [--start T] [--end T]
                         copy NS from source to target (resumes from the stored checkpoint);
-                        --repair compares both ways, fixes the target and resets the comparison
+                        --repair compares both ways, fixes the target and resets the comparison;
+                        a timeseries NS copies events (--rate is events/s), --start/--end (RFC 3339)
+                        bound them by event time, and --repair copies what is missing and reports
+                        events that differ at the same position (events are immutable: not rewritten)
 
 Common flags: --admin URL (env PRISM_ADMIN, default http://127.0.0.1:8081, prism dev's admin API),
               --admin-token TOKEN (env PRISM_ADMIN_TOKEN)
@@ -58,9 +61,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	minSample := fs.Uint64("min-sample", migration.DefaultMinSample, "start: compared reads promotion requires")
 	force := fs.Bool("force", false, "promote: ignore the mismatch gate")
 	asJSON := fs.Bool("json", false, "status: print the admin API's JSON")
-	rate := fs.Float64("rate", 0, "backfill: keys per second at most (0: unbounded)")
+	rate := fs.Float64("rate", 0, "backfill: keys (timeseries: events) per second at most (0: unbounded)")
 	repair := fs.Bool("repair", false, "backfill: compare source and target both ways and fix the target")
-	workers := fs.Int("workers", 4, "backfill: keys copied concurrently")
+	workers := fs.Int("workers", 4, "backfill: keys (timeseries: batches of events) copied concurrently")
+	var tr timeRange
+	fs.Func("start", "backfill of a timeseries namespace: copy events at or after this time (RFC 3339)", tr.set(&tr.start))
+	fs.Func("end", "backfill of a timeseries namespace: copy events before this time (RFC 3339)", tr.set(&tr.end))
 	ns, err := parseWithName(fs, rest)
 	if err != nil {
 		return err
@@ -90,7 +96,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "status":
 		return migrateStatus(ctx, c, ns, *asJSON, stdout)
 	case "backfill":
-		return migrateBackfill(ctx, c, ns, backfill.Options{Namespace: ns, Rate: *rate, Workers: *workers, Out: stderr}, *repair, stdout)
+		return migrateBackfill(ctx, c, ns, backfill.Options{Namespace: ns, Rate: *rate, Workers: *workers, Out: stderr}, tr, *repair, stdout)
 	}
 	fmt.Fprint(stderr, migrateUsage)
 	return fmt.Errorf("migrate: unknown command %q", cmd)
@@ -114,6 +120,22 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 	}
 	return name, nil
 }
+
+// timeRange is the --start/--end of a timeseries backfill.
+type timeRange struct{ start, end time.Time }
+
+func (r *timeRange) set(t *time.Time) func(string) error {
+	return func(v string) error {
+		x, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return fmt.Errorf("want an RFC 3339 time such as 2026-01-02T15:04:05Z: %w", err)
+		}
+		*t = x
+		return nil
+	}
+}
+
+func (r timeRange) isZero() bool { return r.start.IsZero() && r.end.IsZero() }
 
 func migrationPath(ns string) string {
 	return "/v1/admin/namespaces/" + url.PathEscape(ns) + "/migration"
@@ -183,10 +205,18 @@ func printStatus(w io.Writer, s migration.Status) error {
 	}
 	b := s.Backfill
 	fmt.Fprintf(tw, "backfill\t%s", b.State)
-	if b.State != "idle" {
+	switch {
+	case b.State == "idle":
+	case isTimeSeries(s):
+		fmt.Fprintf(tw, ", %d/%d events, copied %d, already there %d, moved %d, %.0f events/s, checkpoint %q",
+			b.KeysDone, b.KeysTotal, b.Copied, b.SkippedNewer, b.Moved, b.Rate, b.Checkpoint)
+	default:
 		fmt.Fprintf(tw, ", %d/%d keys, copied %d, skipped newer %d, %.0f keys/s, checkpoint %q", b.KeysDone, b.KeysTotal, b.Copied, b.SkippedNewer, b.Rate, b.Checkpoint)
 	}
 	fmt.Fprintln(tw)
+	if f := m.GetHandoverFloor(); f != 0 {
+		fmt.Fprintf(tw, "handover floor\t%d (positions above it were assigned by the store now taking appends)\n", f)
+	}
 	verdict := "no"
 	if s.Gate.CanPromote {
 		verdict = "yes"
@@ -272,9 +302,13 @@ func (c *adminClient) waitFleetCopying(ctx context.Context, ns string, wait time
 	}
 }
 
+// isTimeSeries reports whether a migration moves a timeseries namespace,
+// whose backfill copies events rather than keys.
+func isTimeSeries(s migration.Status) bool { return s.Abstraction == "timeseries" }
+
 // migrateBackfill runs the backfill job (or, with repair, the repair pass)
 // of ns here, reporting to the admin API.
-func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfill.Options, repair bool, stdout io.Writer) error {
+func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfill.Options, tr timeRange, repair bool, stdout io.Writer) error {
 	var s migration.Status
 	if err := c.do(ctx, http.MethodGet, migrationPath(ns), nil, &s); err != nil {
 		return fmt.Errorf("migrate backfill %s: %w", ns, err)
@@ -282,6 +316,9 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 	m, err := decodeMigration(s)
 	if err != nil {
 		return err
+	}
+	if !tr.isZero() && !isTimeSeries(s) {
+		return fmt.Errorf("migrate backfill %s: --start and --end bound the events of a timeseries namespace; %s serves %s", ns, ns, s.Abstraction)
 	}
 	if p := m.GetPhase(); p != migration.Backfill && p != migration.ShadowRead {
 		return fmt.Errorf("migrate backfill %s: the migration is in %s; backfill runs in BACKFILL or SHADOW_READ (advance it once every extproc node shadows writes)", ns, p)
@@ -291,8 +328,17 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 	if err := c.waitFleetCopying(ctx, ns, 30*time.Second, stdout); err != nil {
 		return fmt.Errorf("migrate backfill %s: %w", ns, err)
 	}
-	if !repair && s.Backfill.State == "done" {
-		fmt.Fprintf(stdout, "backfill of %s is already done: %d keys, copied %d, skipped newer %d\n", ns, s.Backfill.KeysDone, s.Backfill.Copied, s.Backfill.SkippedNewer)
+	unit, skipped := "keys", "skipped newer"
+	if isTimeSeries(s) {
+		unit, skipped = "events", "already there"
+	}
+	// A time range asks for a copy of those events even after a backfill
+	// is done (of another range, maybe).
+	if !repair && s.Backfill.State == "done" && tr.isZero() {
+		fmt.Fprintf(stdout, "backfill of %s is already done: %d %s, copied %d, %s %d\n", ns, s.Backfill.KeysDone, unit, s.Backfill.Copied, skipped, s.Backfill.SkippedNewer)
+		if isTimeSeries(s) {
+			fmt.Fprintf(stdout, "  (--start/--end copy a time range again; --repair copies whatever is missing)\n")
+		}
 		return nil
 	}
 	from, err := c.backend(ctx, m.GetFrom())
@@ -302,6 +348,20 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 	to, err := c.backend(ctx, m.GetTo())
 	if err != nil {
 		return err
+	}
+	var resume backfill.Progress
+	if b := s.Backfill; b.State == "running" && !repair {
+		resume = backfill.Progress{Checkpoint: b.Checkpoint, KeysDone: b.KeysDone, KeysTotal: b.KeysTotal, Copied: b.Copied, SkippedNewer: b.SkippedNewer, Moved: b.Moved}
+		fmt.Fprintf(opts.Out, "backfill %s: resuming after %q (%d %s done)\n", ns, b.Checkpoint, b.KeysDone, unit)
+	}
+	report := func(ctx context.Context, p backfill.Progress) error {
+		u := migration.BackfillUpdate{MigrationID: m.GetId(), Checkpoint: p.Checkpoint, KeysDone: p.KeysDone, KeysTotal: p.KeysTotal,
+			Copied: p.Copied, SkippedNewer: p.SkippedNewer, Moved: p.Moved, Done: p.Done}
+		return c.do(ctx, http.MethodPut, migrationPath(ns)+"/backfill", u, nil)
+	}
+	if isTimeSeries(s) {
+		o := backfill.TSOptions{Namespace: ns, Start: tr.start, End: tr.end, Rate: opts.Rate, Workers: opts.Workers, Out: opts.Out, Resume: resume, Report: report}
+		return backfillTS(ctx, c, from, to, o, repair, stdout)
 	}
 	src, dst, err := backfill.Open(ctx, from, to)
 	if err != nil {
@@ -317,21 +377,9 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 		if err != nil {
 			return err
 		}
-		if err := c.do(ctx, http.MethodPost, migrationPath(ns), map[string]any{"action": "reset_compare"}, &s); err != nil {
-			return fmt.Errorf("migrate backfill %s: repaired, but resetting the comparison failed (run prism migrate reset-compare %s): %w", ns, ns, err)
-		}
-		fmt.Fprintf(stdout, "comparison reset: shadow reads are compared afresh from now on\n")
-		return nil
+		return c.resetAfterRepair(ctx, ns, stdout)
 	}
-	if b := s.Backfill; b.State == "running" {
-		opts.Resume = backfill.Progress{Checkpoint: b.Checkpoint, KeysDone: b.KeysDone, KeysTotal: b.KeysTotal, Copied: b.Copied, SkippedNewer: b.SkippedNewer}
-		fmt.Fprintf(opts.Out, "backfill %s: resuming after %q (%d keys done)\n", ns, b.Checkpoint, b.KeysDone)
-	}
-	opts.Report = func(ctx context.Context, p backfill.Progress) error {
-		u := migration.BackfillUpdate{MigrationID: m.GetId(), Checkpoint: p.Checkpoint, KeysDone: p.KeysDone, KeysTotal: p.KeysTotal,
-			Copied: p.Copied, SkippedNewer: p.SkippedNewer, Done: p.Done}
-		return c.do(ctx, http.MethodPut, migrationPath(ns)+"/backfill", u, nil)
-	}
+	opts.Resume, opts.Report = resume, report
 	p, err := backfill.Run(ctx, opts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -340,6 +388,54 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 		return err
 	}
 	fmt.Fprintf(stdout, "backfill %s done: %d keys, copied %d, skipped %d that shadow writes had already made newer\n", ns, p.KeysDone, p.Copied, p.SkippedNewer)
+	return nil
+}
+
+// backfillTS is the backfill (or repair pass) of a timeseries namespace:
+// events are copied at their source positions.
+func backfillTS(ctx context.Context, c *adminClient, from, to *configv1.Backend, o backfill.TSOptions, repair bool, stdout io.Writer) error {
+	ns := o.Namespace
+	src, dst, err := backfill.OpenTS(ctx, ns, from, to)
+	if err != nil {
+		return fmt.Errorf("migrate backfill %s: %w", ns, err)
+	}
+	defer src.Close()
+	defer dst.Close()
+	o.From, o.To = src, dst
+	if repair {
+		r, err := backfill.RepairTS(ctx, o)
+		fmt.Fprintf(stdout, "repair %s: compared %d source events, copied %d missing (%d at another position), %d differ at the same position\n",
+			ns, r.Compared, r.Copied, r.Moved, r.Diverged)
+		if r.Diverged > 0 {
+			fmt.Fprintf(stdout, "  events are immutable, so those are reported, not rewritten: %s\n", strings.Join(r.Sample, " "))
+		}
+		if err != nil {
+			return err
+		}
+		return c.resetAfterRepair(ctx, ns, stdout)
+	}
+	p, err := backfill.RunTS(ctx, o)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("backfill %s interrupted after %q (%d events); run it again to resume", ns, p.Checkpoint, p.KeysDone)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "backfill %s done: %d events, copied %d, skipped %d the target already had\n", ns, p.KeysDone, p.Copied, p.SkippedNewer)
+	if p.Moved > 0 {
+		fmt.Fprintf(stdout, "  %d events could not keep their position on %s (taken by another series): cursors naming them resume elsewhere\n", p.Moved, to.GetName())
+	}
+	return nil
+}
+
+// resetAfterRepair opens a new comparison window once a repair has fixed
+// the target.
+func (c *adminClient) resetAfterRepair(ctx context.Context, ns string, stdout io.Writer) error {
+	var s migration.Status
+	if err := c.do(ctx, http.MethodPost, migrationPath(ns), map[string]any{"action": "reset_compare"}, &s); err != nil {
+		return fmt.Errorf("migrate backfill %s: repaired, but resetting the comparison failed (run prism migrate reset-compare %s): %w", ns, ns, err)
+	}
+	fmt.Fprintf(stdout, "comparison reset: shadow reads are compared afresh from now on\n")
 	return nil
 }
 

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prism-gw/prism/backends/kv"
+	"github.com/prism-gw/prism/backends/ts"
 	"github.com/prism-gw/prism/internal/pgtest"
 )
 
@@ -103,5 +106,118 @@ func TestMigrateCLI(t *testing.T) {
 	}
 	if _, _, err := migrate("advance"); err == nil {
 		t.Error("advance without a namespace succeeded")
+	}
+}
+
+// TestMigrateCLITimeSeries drives a migration of a SQLite timeseries
+// namespace to Postgres with the CLI against a real `prism xds`: a
+// backfill of events bounded by --start/--end and then of all of them,
+// status in events, the repair pass, and the handover the control plane
+// runs at promote and at abort (checked on the stores themselves).
+func TestMigrateCLITimeSeries(t *testing.T) {
+	dir := t.TempDir()
+	tsPath := filepath.Join(dir, "ts.db")
+	pgDSN := pgtest.Schema(t, "migrate_cli_ts_")
+	seed := filepath.Join(dir, "prism.yaml")
+	cfg := fmt.Sprintf("backends:\n- {name: lite, sqlite: {path: %q}}\n- {name: pg, postgres: {dsn: %q}}\nnamespaces: [{namespace: events, abstraction: timeseries, backend: lite}]\n",
+		tsPath, pgDSN)
+	if err := os.WriteFile(seed, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	admin, stop := startXDS(t, "--store", filepath.Join(dir, "xds.db"), "--admin-token", "tok", "--seed", seed, "--extproc", "127.0.0.1:9001")
+	defer stop()
+
+	ctx := context.Background()
+	open := func(driver, dsn string) ts.Replica {
+		t.Helper()
+		s, err := ts.Open(ctx, driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.EnsureNamespace(ctx, "events", ts.NamespaceOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return s.(ts.Replica)
+	}
+	src, dst := open("sqlite", tsPath), open("postgres", pgDSN)
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var events []ts.Event
+	for i := range 120 {
+		events = append(events, ts.Event{Series: fmt.Sprintf("s%d", i%3), Time: t0.Add(time.Duration(i) * time.Minute), Data: []byte(`{"v":1}`)})
+	}
+	if _, _, err := src.Append(ctx, "events", events); err != nil {
+		t.Fatal(err)
+	}
+
+	migrate := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(append([]string{"migrate"}, append(args, "--admin", admin, "--admin-token", "tok")...), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	mustMigrate := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := migrate(args...)
+		if err != nil {
+			t.Fatalf("prism migrate %v: %v\n%s%s", args, err, out, errOut)
+		}
+		return out
+	}
+	mustMigrate("start", "events", "--to", "pg", "--min-sample", "0")
+	mustMigrate("advance", "events")
+	if _, _, err := migrate("backfill", "events", "--start", "yesterday"); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Errorf("backfill --start yesterday: %v", err)
+	}
+	// The first hour only: the backfill is then done, and the repair
+	// below copies the rest.
+	out, errOut, err := migrate("backfill", "events", "--start", "2026-03-01T00:00:00Z", "--end", "2026-03-01T01:00:00Z")
+	if err != nil {
+		t.Fatalf("backfill of an hour: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "backfill events done: 60 events, copied 60") || !strings.Contains(errOut, "60/60 events (100.0%)") {
+		t.Errorf("backfill of an hour printed:\n%s\nstderr:\n%s", out, errOut)
+	}
+	if out := mustMigrate("backfill", "events"); !strings.Contains(out, "already done: 60 events") {
+		t.Errorf("second backfill printed:\n%s", out)
+	}
+	// A range asks again: the second hour's events are all there already.
+	out, errOut, err = migrate("backfill", "events", "--start", "2026-03-01T00:30:00Z", "--end", "2026-03-01T01:00:00Z")
+	if err != nil || !strings.Contains(out, "done: 30 events, copied 0, skipped 30") {
+		t.Errorf("backfill of half an hour again: %v\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	out = mustMigrate("backfill", "events", "--repair")
+	if !strings.Contains(out, "compared 120 source events, copied 60 missing (0 at another position), 0 differ") || !strings.Contains(out, "comparison reset") {
+		t.Errorf("repair printed:\n%s", out)
+	}
+	if c, err := dst.Count(ctx, "events", time.Time{}, time.Time{}); err != nil || c != 120 {
+		t.Errorf("target holds %d events after the repair (%v), want 120", c, err)
+	}
+	mustMigrate("advance", "events")
+	out = mustMigrate("status", "events")
+	if !strings.Contains(out, "backfill       done, 30/30 events, copied 0, already there 30, moved 0") {
+		t.Errorf("status:\n%s", out)
+	}
+
+	// Promote: the control plane seals the source and unseals the target.
+	out = mustMigrate("promote", "events")
+	if !strings.Contains(out, "PROMOTED") || !strings.Contains(out, "handover floor") {
+		t.Errorf("promote printed:\n%s", out)
+	}
+	one := []ts.Event{{Series: "s0", Time: t0.Add(time.Hour * 5), Data: []byte(`2`)}}
+	if _, _, err := src.AppendEvents(ctx, "events", one); !errors.Is(err, ts.ErrSealed) {
+		t.Errorf("append to the source after promote: %v, want ts.ErrSealed", err)
+	}
+	if got, _, err := dst.AppendEvents(ctx, "events", one); err != nil || len(got) != 1 || got[0].Seq <= 120 {
+		t.Errorf("append to the target after promote = %+v, %v; want a position above the source's 120", got, err)
+	}
+	// Abort after promotion hands back.
+	if out := mustMigrate("abort", "events"); !strings.Contains(out, "ABORTED") {
+		t.Errorf("abort printed:\n%s", out)
+	}
+	if _, _, err := dst.AppendEvents(ctx, "events", one); !errors.Is(err, ts.ErrSealed) {
+		t.Errorf("append to the target after abort: %v, want ts.ErrSealed", err)
+	}
+	if _, _, err := src.AppendEvents(ctx, "events", one); err != nil {
+		t.Errorf("append to the source after abort: %v", err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/prism-gw/prism/xds/config"
 	"github.com/prism-gw/prism/xds/desired"
 	"github.com/prism-gw/prism/xds/migration"
+	"github.com/prism-gw/prism/xds/migration/backfill"
 	"github.com/prism-gw/prism/xds/model"
 	"github.com/prism-gw/prism/xds/provision"
 	"github.com/prism-gw/prism/xds/report"
@@ -160,8 +161,13 @@ func serveXDS(ctx context.Context, o xdsOptions, xdsLis, adminLis net.Listener) 
 	values, _ := st.(store.Values)
 	tracker := migration.NewTracker(migration.TrackerOptions{State: ctl.State, Values: values, Logger: o.log})
 	report.Register(grpcSrv, tracker)
+	adminOpts := admin.Options{Token: o.adminToken, Logger: o.log, Migrations: tracker, Audit: o.audit, Metrics: o.metrics,
+		Provisioner: provision.New(provision.Options{Logger: o.log}),
+		// Promoting a TimeSeries migration seals one store and unseals the
+		// other, with the drivers this binary registers (serve.go).
+		Handover: backfill.Handover}
 	adminSrv := &http.Server{
-		Handler:           admin.New(ctl, srv, admin.Options{Token: o.adminToken, Logger: o.log, Migrations: tracker, Audit: o.audit, Metrics: o.metrics, Provisioner: provision.New(provision.Options{Logger: o.log})}),
+		Handler:           admin.New(ctl, srv, adminOpts),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.log.Handler(), slog.LevelWarn),
 	}

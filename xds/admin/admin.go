@@ -57,6 +57,12 @@ type Options struct {
 	// Migrations keeps migration counters and backfill progress (the
 	// control plane's report sink); nil keeps them in memory only.
 	Migrations Migrations
+	// Handover seals and unseals the stores of a TimeSeries migration when
+	// it is promoted or aborted after promotion (backfill.Handover). It is
+	// a hook so that this package does not import the drivers; nil refuses
+	// those steps, since promoting without it would let two stores assign
+	// the same event positions.
+	Handover Handover
 }
 
 // Handler serves the admin API.

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 	"github.com/prism-gw/prism/xds/desired"
@@ -121,12 +123,23 @@ func (h *Handler) stepMigration(w http.ResponseWriter, r *http.Request) error {
 		return invalid("force goes with action promote only")
 	}
 	var m *configv1.Migration
+	var ran *handover
 	st, _, err := h.ctl.Update(ctx, func(next *desired.State) error {
+		prev := next.Migrations[ns]
 		var err error
-		m, err = step(next)
+		if m, err = step(next); err != nil {
+			return err
+		}
+		m, ran, err = h.handOver(ctx, next, req.Action, prev, m)
 		return err
 	})
 	if err != nil {
+		if ran != nil && st == nil {
+			// Not stored: extproc nodes still act on the phase before the
+			// step, so the store that assigns positions must be the one
+			// it had.
+			return h.undoHandover(ctx, ran, req.Action, err)
+		}
 		return migrationError(err)
 	}
 	if err := h.opts.Migrations.RecordStep(ctx, m, req.Action); err != nil {
@@ -134,13 +147,113 @@ func (h *Handler) stepMigration(w http.ResponseWriter, r *http.Request) error {
 		h.opts.Logger.Warn("migration step not recorded in its history", "namespace", ns, "err", err)
 	}
 	h.opts.Logger.Info("migration step", "namespace", ns, "action", req.Action, "force", req.Force, "migration_id", m.GetId(),
-		"phase", m.GetPhase().String(), "compare_epoch", m.GetCompareEpoch(), "state_version", st.Version)
+		"phase", m.GetPhase().String(), "compare_epoch", m.GetCompareEpoch(), "handover_floor", m.GetHandoverFloor(), "state_version", st.Version)
 	s, err := h.opts.Migrations.Status(ctx, st, ns)
 	if err != nil {
 		return migrationError(err)
 	}
 	writeJSON(w, http.StatusOK, s)
 	return nil
+}
+
+// Handover hands the assignment of event positions of a TimeSeries
+// migration's namespace from one of its stores to the other (m.From and
+// m.To, given as their backend configs): forward (reverse false) it seals
+// from and unseals to above the floor from reports, reverse the other way
+// round. It returns that floor. Running it twice in a row returns the
+// same floor, since sealing a sealed store does.
+type Handover func(ctx context.Context, m *configv1.Migration, from, to *configv1.Backend, reverse bool) (floor int64, err error)
+
+// handoverTimeout bounds one handover. It runs detached from the request,
+// so that a client going away cannot stop it between the seal and the
+// unseal.
+const handoverTimeout = 30 * time.Second
+
+// handover is a handover that ran inside a step's desired-state update,
+// kept to undo it when the update is not stored.
+type handover struct {
+	m        *configv1.Migration
+	from, to *configv1.Backend
+	reverse  bool
+}
+
+// ends names the store the handover seals and the one it unseals.
+func (ho *handover) ends() (sealed, unsealed string) {
+	if ho.reverse {
+		return ho.to.GetName(), ho.from.GetName()
+	}
+	return ho.from.GetName(), ho.to.GetName()
+}
+
+// handOver runs the handover a step needs, if any, and returns m with its
+// floor recorded in next: promoting a TimeSeries migration hands position
+// assignment from `from` to `to`, aborting it after promotion hands it
+// back. It runs inside the update, after the step (and so the gate)
+// allowed it, so that the store's lock keeps other steps of the migration
+// from interleaving; Controller.Update calls its change function once (and
+// a repeated handover would only return the same floor).
+func (h *Handler) handOver(ctx context.Context, next *desired.State, action string, prev, m *configv1.Migration) (*configv1.Migration, *handover, error) {
+	reverse := false
+	switch {
+	case !migration.NeedsHandover(next, m):
+		return m, nil, nil
+	case prev.GetPhase() == migration.ShadowRead && m.GetPhase() == migration.Promoted:
+	case prev.GetPhase() == migration.Promoted && m.GetPhase() == migration.Aborted:
+		reverse = true
+	default:
+		return m, nil, nil
+	}
+	ns := m.GetNamespace()
+	if h.opts.Handover == nil {
+		return nil, nil, &apiError{http.StatusInternalServerError, CodeInternal, fmt.Sprintf(
+			"cannot %s the timeseries migration of %s: this control plane has no handover hook to seal and unseal the two stores "+
+				"(it must be built with backfill.Handover in admin.Options); nothing changed", action, ns)}
+	}
+	ho := &handover{m: m, from: next.Backends[m.GetFrom()], to: next.Backends[m.GetTo()], reverse: reverse}
+	floor, err := h.runHandover(ctx, ho)
+	if err != nil {
+		sealed, unsealed := ho.ends()
+		return nil, nil, &apiError{http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
+			"handing the event positions of %s over from %s to %s failed, so the migration stays in %s; retry the %s: %v",
+			ns, sealed, unsealed, migration.PhaseName(prev.GetPhase()), action, err)}
+	}
+	m, err = migration.WithHandoverFloor(next, m, floor)
+	return m, ho, err
+}
+
+// runHandover calls the hook for ho, detached from the request, and logs
+// the floor and how long the stores took.
+func (h *Handler) runHandover(ctx context.Context, ho *handover) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
+	defer cancel()
+	sealed, unsealed := ho.ends()
+	began := time.Now()
+	floor, err := h.opts.Handover(ctx, ho.m, ho.from, ho.to, ho.reverse)
+	took := time.Since(began)
+	if err != nil {
+		h.opts.Logger.Error("timeseries handover failed", "namespace", ho.m.GetNamespace(), "migration_id", ho.m.GetId(),
+			"seal", sealed, "unseal", unsealed, "took", took, "err", err)
+		return 0, err
+	}
+	h.opts.Logger.Info("timeseries handover", "namespace", ho.m.GetNamespace(), "migration_id", ho.m.GetId(),
+		"sealed", sealed, "unsealed", unsealed, "floor", floor, "took", took)
+	return floor, nil
+}
+
+// undoHandover runs ho the other way round after the step that ran it was
+// not stored (cause), and returns the error to answer with.
+func (h *Handler) undoHandover(ctx context.Context, ho *handover, action string, cause error) error {
+	undo := *ho
+	undo.reverse = !ho.reverse
+	ns := ho.m.GetNamespace()
+	if _, err := h.runHandover(ctx, &undo); err != nil {
+		sealed, unsealed := ho.ends()
+		return &apiError{http.StatusInternalServerError, CodeInternal, fmt.Sprintf(
+			"the %s of %s was not stored (%s), and undoing its handover failed: %s stays sealed and %s takes the appends; "+
+				"retry the %s (see the prism xds log): %v", action, ns, toAPIError(migrationError(cause)).Message, sealed, unsealed, action, err)}
+	}
+	h.opts.Logger.Warn("timeseries handover undone: the step was not stored", "namespace", ns, "action", action, "err", cause)
+	return migrationError(cause)
 }
 
 // deleteMigration forgets an ended migration. Until then it stays visible,

@@ -31,6 +31,14 @@ type migrationEnv struct {
 
 func startMigrations(t *testing.T, dbPath string) *migrationEnv {
 	t.Helper()
+	return startMigrationsWith(t, dbPath, admin.Options{}, nil)
+}
+
+// startMigrationsWith is startMigrations with other admin options (the
+// handover hook) and, when wrap is set, the controller the handler sees
+// wrapped (to make a store update fail).
+func startMigrationsWith(t *testing.T, dbPath string, opts admin.Options, wrap func(admin.Controller) admin.Controller) *migrationEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := store.Open(ctx, dbPath)
 	if err != nil {
@@ -58,7 +66,12 @@ func startMigrations(t *testing.T, dbPath string) *migrationEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httptest.NewServer(admin.New(ctl, srv, admin.Options{Token: token, Logger: quietLog(), Migrations: tracker}))
+	opts.Token, opts.Logger, opts.Migrations = token, quietLog(), tracker
+	var c admin.Controller = ctl
+	if wrap != nil {
+		c = wrap(ctl)
+	}
+	h := httptest.NewServer(admin.New(c, srv, opts))
 	stopped := false
 	stop := func() {
 		if stopped {

@@ -1,8 +1,8 @@
-// Package migration is the control-plane half of moving a live KeyValue
-// namespace from one backend to another with shadow traffic: the phase state
-// machine (pure functions over the desired state), the promotion gate, and
-// the Tracker that keeps what extproc nodes report and what the backfill job
-// has copied.
+// Package migration is the control-plane half of moving a live KeyValue or
+// TimeSeries namespace from one backend to another with shadow traffic: the
+// phase state machine (pure functions over the desired state), the promotion
+// gate, and the Tracker that keeps what extproc nodes report and what the
+// backfill job has copied.
 //
 // A migration goes SHADOW_WRITE → BACKFILL → SHADOW_READ → PROMOTED →
 // DECOMMISSIONED, one step at a time, or to ABORTED from any phase before
@@ -10,6 +10,11 @@
 // DECOMMISSIONED, which points it at `to` in the same desired-state update, so
 // that no extproc ever sees a state where the two disagree. ABORTED leaves it
 // on `from`.
+//
+// A TimeSeries migration also hands the assignment of event positions from
+// one store to the other when it is promoted (and back when it is aborted
+// after that): see NeedsHandover. The handover itself does I/O on the
+// backends, so it is the admin API's job, not this package's.
 package migration
 
 import (
@@ -109,7 +114,8 @@ type StartOptions struct {
 	ID string
 }
 
-// replicaDrivers can be the target of a migration: they implement kv.Replica.
+// replicaDrivers can be an end of a migration: they implement kv.Replica
+// and ts.Replica.
 var replicaDrivers = map[string]bool{"sqlite": true, "postgres": true}
 
 // Start records a new migration of namespace ns in st, in phase
@@ -119,8 +125,9 @@ func Start(st *desired.State, ns string, o StartOptions) (*configv1.Migration, e
 	if !ok {
 		return nil, errorf(NotFound, "namespace %s does not exist", ns)
 	}
-	if n.GetAbstraction() != configv1.Abstraction_KEYVALUE {
-		return nil, errorf(Invalid, "namespace %s serves %s; only keyvalue namespaces can be migrated", ns, config.AbstractionName(n.GetAbstraction()))
+	a := n.GetAbstraction()
+	if a != configv1.Abstraction_KEYVALUE && a != configv1.Abstraction_TIMESERIES {
+		return nil, errorf(Invalid, "namespace %s serves %s; only keyvalue and timeseries namespaces can be migrated", ns, config.AbstractionName(a))
 	}
 	if cur, ok := st.Migrations[ns]; ok && !Terminal(cur.GetPhase()) {
 		return nil, errorf(Refused, "namespace %s already has migration %s to %s in phase %s; abort it or finish it first",
@@ -136,8 +143,13 @@ func Start(st *desired.State, ns string, o StartOptions) (*configv1.Migration, e
 		return nil, errorf(Invalid, "backend %s does not exist", o.To)
 	case o.To == from:
 		return nil, errorf(Invalid, "namespace %s is already on backend %s", ns, from)
-	case !replicaDrivers[config.DriverName(to)] || !config.Serves(to, configv1.Abstraction_KEYVALUE):
+	case !replicaDrivers[config.DriverName(to)] || !config.Serves(to, a):
 		return nil, errorf(Invalid, "backend %s (%s) cannot be a migration target; use a sqlite or postgres backend", o.To, config.DriverName(to))
+	}
+	if a == configv1.Abstraction_TIMESERIES {
+		if err := checkTimeSeriesEnds(ns, st.Backends[from], to); err != nil {
+			return nil, err
+		}
 	}
 	if o.ID == "" {
 		return nil, errorf(Invalid, "a migration needs an id")
@@ -159,6 +171,30 @@ func Start(st *desired.State, ns string, o StartOptions) (*configv1.Migration, e
 		return nil, errorf(Invalid, "mismatch_threshold %v is not within 0..1", t)
 	}
 	return m, st.Put(m)
+}
+
+// checkTimeSeriesEnds refuses the TimeSeries migrations whose copy cannot
+// keep the source's event positions, on which cursors held by clients
+// depend.
+func checkTimeSeriesEnds(ns string, from, to *configv1.Backend) error {
+	src, dst := config.DriverName(from), config.DriverName(to)
+	switch {
+	case !replicaDrivers[src]:
+		return errorf(Invalid, "namespace %s is on backend %s (%s); a timeseries migration needs sqlite or postgres at both ends: only their events have positions a copy can keep",
+			ns, from.GetName(), src)
+	case dst == "sqlite":
+		return errorf(Invalid, "timeseries namespace %s cannot move to sqlite (%s): SQLite numbers events across the whole database file, "+
+			"so a copy into it could not keep the positions the clients' cursors name; migrate to a postgres backend instead", ns, to.GetName())
+	}
+	return nil
+}
+
+// NeedsHandover reports whether a migration's promotion, and its abort
+// after promotion, must hand over event positions between its stores:
+// those of a TimeSeries namespace, where exactly one store may assign
+// positions at a time.
+func NeedsHandover(st *desired.State, m *configv1.Migration) bool {
+	return st.Namespaces[m.GetNamespace()].GetAbstraction() == configv1.Abstraction_TIMESERIES
 }
 
 func orDefault[T any](p *T, def T) T {
@@ -226,6 +262,15 @@ func Promote(st *desired.State, ns string, g Gate, force bool) (*configv1.Migrat
 	}
 	m := proto.Clone(cur).(*configv1.Migration)
 	m.Phase = Promoted
+	return m, st.Put(m)
+}
+
+// WithHandoverFloor records in st the floor of a handover that was run for
+// m (its promotion, or its abort after promotion): extproc nodes read it to
+// know which store holds a tail cursor's position.
+func WithHandoverFloor(st *desired.State, m *configv1.Migration, floor int64) (*configv1.Migration, error) {
+	m = proto.Clone(m).(*configv1.Migration)
+	m.HandoverFloor = floor
 	return m, st.Put(m)
 }
 

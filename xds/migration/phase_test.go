@@ -15,7 +15,12 @@ func testState() *desired.State {
 	s.Put(&configv1.Backend{Name: "pg", Driver: &configv1.Backend_Postgres{Postgres: &configv1.Backend_PostgresOptions{Dsn: "postgres://x/y"}}})
 	s.Put(&configv1.Backend{Name: "bus", Driver: &configv1.Backend_Nats{Nats: &configv1.Backend_NatsOptions{Url: "nats://x"}}})
 	s.Put(&configv1.Namespace{Namespace: "orders", Abstraction: configv1.Abstraction_KEYVALUE, Backend: "lite"})
+	s.Put(&configv1.Backend{Name: "lite2", Driver: &configv1.Backend_Sqlite{Sqlite: &configv1.Backend_SQLiteOptions{Path: "lite2.db"}}})
+	s.Put(&configv1.Backend{Name: "pg2", Driver: &configv1.Backend_Postgres{Postgres: &configv1.Backend_PostgresOptions{Dsn: "postgres://x/z"}}})
 	s.Put(&configv1.Namespace{Namespace: "events", Abstraction: configv1.Abstraction_TIMESERIES, Backend: "lite"})
+	s.Put(&configv1.Namespace{Namespace: "metrics", Abstraction: configv1.Abstraction_TIMESERIES, Backend: "pg"})
+	s.Put(&configv1.Namespace{Namespace: "stream", Abstraction: configv1.Abstraction_TIMESERIES, Backend: "bus"})
+	s.Put(&configv1.Namespace{Namespace: "social", Abstraction: configv1.Abstraction_GRAPH, Backend: "lite"})
 	return s
 }
 
@@ -49,7 +54,13 @@ func TestStart(t *testing.T) {
 	}{
 		{"defaults", testState(), "orders", StartOptions{To: "pg", ID: "abc"}, 0, ""},
 		{"unknown namespace", testState(), "nope", StartOptions{To: "pg", ID: "abc"}, NotFound, "does not exist"},
-		{"not keyvalue", testState(), "events", StartOptions{To: "pg", ID: "abc"}, Invalid, "only keyvalue"},
+		{"graph", testState(), "social", StartOptions{To: "pg", ID: "abc"}, Invalid, "only keyvalue and timeseries"},
+		{"timeseries sqlite to postgres", testState(), "events", StartOptions{To: "pg", ID: "abc"}, 0, ""},
+		{"timeseries sqlite to sqlite", testState(), "events", StartOptions{To: "lite2", ID: "abc"}, Invalid, "SQLite numbers events across the whole database file"},
+		{"timeseries postgres to postgres", testState(), "metrics", StartOptions{To: "pg2", ID: "abc"}, 0, ""},
+		{"timeseries postgres to sqlite", testState(), "metrics", StartOptions{To: "lite", ID: "abc"}, Invalid, "SQLite numbers events across the whole database file"},
+		{"timeseries to nats", testState(), "events", StartOptions{To: "bus", ID: "abc"}, Invalid, "cannot be a migration target"},
+		{"timeseries from nats", testState(), "stream", StartOptions{To: "pg", ID: "abc"}, Invalid, "needs sqlite or postgres at both ends"},
 		{"no target", testState(), "orders", StartOptions{ID: "abc"}, Invalid, `"to"`},
 		{"unknown target", testState(), "orders", StartOptions{To: "ghost", ID: "abc"}, Invalid, "does not exist"},
 		{"same backend", testState(), "orders", StartOptions{To: "lite", ID: "abc"}, Invalid, "already on backend lite"},
@@ -69,13 +80,14 @@ func TestStart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.GetPhase() != ShadowWrite || m.GetFrom() != "lite" || m.GetTo() != "pg" || m.GetId() != "abc" || m.GetCompareEpoch() != 0 {
+			from := tc.state.Namespaces[tc.ns].GetBackend()
+			if m.GetPhase() != ShadowWrite || m.GetFrom() != from || m.GetTo() != tc.opts.To || m.GetId() != "abc" || m.GetCompareEpoch() != 0 || m.GetHandoverFloor() != 0 {
 				t.Errorf("started %v", m)
 			}
 			if m.GetReadPercent() != DefaultReadPercent || m.GetMismatchThreshold() != DefaultMismatchThreshold || m.GetMinSample() != DefaultMinSample {
 				t.Errorf("defaults not applied: %v", m)
 			}
-			if tc.state.Migrations["orders"] != m {
+			if tc.state.Migrations[tc.ns] != m {
 				t.Error("the migration is not in the state")
 			}
 			if err := tc.state.Validate(); err != nil {
@@ -225,5 +237,32 @@ func TestCheckGate(t *testing.T) {
 				t.Errorf("gate is not tied to the migration's id and epoch: %+v", g)
 			}
 		})
+	}
+}
+
+func TestNeedsHandoverOnlyForTimeSeries(t *testing.T) {
+	s := testState()
+	for ns, want := range map[string]bool{"orders": false, "events": true, "metrics": true, "social": false, "gone": false} {
+		if got := NeedsHandover(s, &configv1.Migration{Namespace: ns}); got != want {
+			t.Errorf("NeedsHandover(%s) = %v, want %v", ns, got, want)
+		}
+	}
+}
+
+func TestWithHandoverFloorKeepsTheRest(t *testing.T) {
+	s := withMigration(Promoted)
+	before := s.Migrations["orders"]
+	m, err := WithHandoverFloor(s, before, 4711)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.GetHandoverFloor() != 4711 || s.Migrations["orders"].GetHandoverFloor() != 4711 {
+		t.Errorf("floor not recorded: %v", s.Migrations["orders"])
+	}
+	if before.GetHandoverFloor() != 0 {
+		t.Error("WithHandoverFloor modified the migration in place")
+	}
+	if m.GetPhase() != Promoted || m.GetId() != "m1" || m.GetTo() != "pg" {
+		t.Errorf("other fields changed: %v", m)
 	}
 }

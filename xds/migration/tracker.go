@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
+	"github.com/prism-gw/prism/xds/config"
 	"github.com/prism-gw/prism/xds/desired"
 )
 
@@ -249,18 +250,24 @@ type HistoryEntry struct {
 // BackfillStatus is the progress of the backfill job as it last reported.
 type BackfillStatus struct {
 	// State is idle (no report yet), running or done.
-	State        string  `json:"state"`
-	Checkpoint   string  `json:"checkpoint"`
-	KeysDone     uint64  `json:"keys_done"`
-	KeysTotal    uint64  `json:"keys_total"`
-	Copied       uint64  `json:"copied"`
-	SkippedNewer uint64  `json:"skipped_newer"`
-	Rate         float64 `json:"rate"` // keys per second between the last two reports
+	State        string `json:"state"`
+	Checkpoint   string `json:"checkpoint"`
+	KeysDone     uint64 `json:"keys_done"`
+	KeysTotal    uint64 `json:"keys_total"`
+	Copied       uint64 `json:"copied"`
+	SkippedNewer uint64 `json:"skipped_newer"`
+	// Moved counts TimeSeries events the target could not store at their
+	// source position (ts.Replica.Copy); cursors naming them do not carry
+	// over exactly.
+	Moved uint64  `json:"moved"`
+	Rate  float64 `json:"rate"` // keys (events) per second between the last two reports
 	// UpdatedAt is when the job last reported; nil while idle.
 	UpdatedAt *time.Time `json:"updated_at"`
 }
 
-// BackfillUpdate is what the backfill job reports.
+// BackfillUpdate is what the backfill job reports. For a TimeSeries
+// namespace the keys are events, the checkpoint is the export position and
+// SkippedNewer counts events the target already had.
 type BackfillUpdate struct {
 	// MigrationID, when set, must be the current migration's: a job of an
 	// earlier migration must not report into a new one.
@@ -270,6 +277,7 @@ type BackfillUpdate struct {
 	KeysTotal    uint64 `json:"keys_total"`
 	Copied       uint64 `json:"copied"`
 	SkippedNewer uint64 `json:"skipped_newer"`
+	Moved        uint64 `json:"moved,omitempty"`
 	Done         bool   `json:"done"`
 }
 
@@ -361,7 +369,7 @@ func (t *Tracker) SaveBackfill(ctx context.Context, m *configv1.Migration, u Bac
 	now := t.opts.Now().UTC()
 	prev := r.Backfill
 	b := BackfillStatus{State: "running", Checkpoint: u.Checkpoint, KeysDone: u.KeysDone, KeysTotal: u.KeysTotal,
-		Copied: u.Copied, SkippedNewer: u.SkippedNewer, UpdatedAt: &now}
+		Copied: u.Copied, SkippedNewer: u.SkippedNewer, Moved: u.Moved, UpdatedAt: &now}
 	if u.Done {
 		b.State = "done"
 	}
@@ -388,13 +396,16 @@ func (t *Tracker) Gate(m *configv1.Migration, bf BackfillStatus) Gate {
 type Status struct {
 	// Migration is the desired-state resource as proto JSON (field names
 	// as operators write them).
-	Migration    json.RawMessage `json:"migration"`
-	Stats        Stats           `json:"stats"`
-	Series       []Point         `json:"series"`
-	Backfill     BackfillStatus  `json:"backfill"`
-	Gate         Gate            `json:"gate"`
-	History      []HistoryEntry  `json:"history"`
-	StateVersion int64           `json:"state_version"`
+	Migration json.RawMessage `json:"migration"`
+	// Abstraction is the namespace's (keyvalue, timeseries), which says
+	// whether the backfill counts keys or events.
+	Abstraction  string         `json:"abstraction"`
+	Stats        Stats          `json:"stats"`
+	Series       []Point        `json:"series"`
+	Backfill     BackfillStatus `json:"backfill"`
+	Gate         Gate           `json:"gate"`
+	History      []HistoryEntry `json:"history"`
+	StateVersion int64          `json:"state_version"`
 }
 
 var migrationJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
@@ -418,6 +429,7 @@ func (t *Tracker) Status(ctx context.Context, st *desired.State, ns string) (Sta
 	s, series := t.stats(m)
 	return Status{
 		Migration:    body,
+		Abstraction:  config.AbstractionName(st.Namespaces[ns].GetAbstraction()),
 		Stats:        s,
 		Series:       series,
 		Backfill:     r.Backfill,

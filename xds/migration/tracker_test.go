@@ -145,3 +145,24 @@ func TestTrackerSeriesIsBounded(t *testing.T) {
 		t.Errorf("series: %d points from %d to %d compared, want the last %d", len(s.Series), s.Series[0].ReadsCompared, s.Series[len(s.Series)-1].ReadsCompared, SeriesPoints)
 	}
 }
+
+func TestTrackerTimeSeriesBackfillKeepsMovedAndSaysEvents(t *testing.T) {
+	ctx := context.Background()
+	st := testState()
+	st.Put(&configv1.Migration{Namespace: "events", From: "lite", To: "pg", Phase: Backfill, Id: "t1"})
+	tr, _ := newTestTracker(&st)
+	m := st.Migrations["events"]
+	if _, err := tr.SaveBackfill(ctx, m, BackfillUpdate{Checkpoint: "cpu@7", KeysDone: 7, KeysTotal: 9, Copied: 5, SkippedNewer: 1, Moved: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr.Status(ctx, st, "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Abstraction != "timeseries" || s.Backfill.Moved != 1 || s.Backfill.Checkpoint != "cpu@7" {
+		t.Errorf("status: abstraction %q, backfill %+v; want timeseries with 1 moved at cpu@7", s.Abstraction, s.Backfill)
+	}
+	if s, _ := tr.Status(ctx, withMigration(Backfill), "orders"); s.Abstraction != "keyvalue" {
+		t.Errorf("keyvalue migration status says %q", s.Abstraction)
+	}
+}

@@ -1,10 +1,14 @@
-// Package backfill copies a KeyValue namespace from a migration's source
-// backend to its target while shadow writes keep the target current: the
-// job behind `prism migrate backfill`. Every copy goes through
-// kv.Replica.PutVersion with the source's version, so a copy never
-// overwrites a newer value a shadow write has already put on the target, and
-// the job can be killed and resumed from its checkpoint (the last key
-// copied) at any time.
+// Package backfill copies a KeyValue or TimeSeries namespace from a
+// migration's source backend to its target while shadow writes keep the
+// target current: the job behind `prism migrate backfill`. Every key copy
+// goes through kv.Replica.PutVersion with the source's version, so a copy
+// never overwrites a newer value a shadow write has already put on the
+// target; every event copy goes through ts.Replica.Copy at the source's
+// position, so a copy of an event already there is skipped (ts.go). Either
+// job can be killed and resumed from its checkpoint at any time.
+//
+// The package also holds Handover, which seals and unseals the two stores
+// of a TimeSeries migration for the control plane when it is promoted.
 package backfill
 
 import (
@@ -31,7 +35,10 @@ type Progress struct {
 	KeysTotal    uint64 `json:"keys_total"`
 	Copied       uint64 `json:"copied"`
 	SkippedNewer uint64 `json:"skipped_newer"`
-	Done         bool   `json:"done"`
+	// Moved counts TimeSeries events stored at another position than the
+	// source's (ts.Replica.Copy); always 0 for keys.
+	Moved uint64 `json:"moved,omitempty"`
+	Done  bool   `json:"done"`
 }
 
 // Options configure a run. From, To and Namespace are required.
@@ -95,24 +102,91 @@ func Run(ctx context.Context, o Options) (Progress, error) {
 	if err := o.defaults(); err != nil {
 		return Progress{}, err
 	}
-	p := o.Resume
+	applied := make([]bool, o.PageSize)
+	return run(ctx, job{
+		ns: o.Namespace, unit: "keys", rate: o.Rate, resume: o.Resume, report: o.Report, reportEvery: o.ReportEvery, out: o.Out, now: o.Now,
+		count: func(ctx context.Context) (uint64, error) { return Count(ctx, o.From, o.Namespace, o.PageSize) },
+		page: func(ctx context.Context, lim *limiter, after string) (pageDone, error) {
+			page, err := o.From.Scan(ctx, o.Namespace, kv.ScanQuery{After: after, Limit: o.PageSize})
+			if err != nil {
+				return pageDone{}, fmt.Errorf("backfill %s: scan source after %q: %w", o.Namespace, after, err)
+			}
+			if err := copyPage(ctx, o, lim, page.Items, applied); err != nil {
+				return pageDone{}, err
+			}
+			n := len(page.Items)
+			d := pageDone{n: uint64(n), last: !page.More || n == 0}
+			for i := range page.Items {
+				if applied[i] {
+					d.copied++
+				} else {
+					d.skipped++
+				}
+			}
+			if n > 0 {
+				d.next = page.Items[n-1].Key
+			}
+			return d, nil
+		},
+	})
+}
+
+// job is a backfill run as the KeyValue and the TimeSeries copy share it:
+// the count, the reports, the limiter and the checkpoint; page is what
+// differs.
+type job struct {
+	ns string
+	// unit names what is copied in the progress line: keys or events.
+	unit        string
+	rate        float64
+	resume      Progress
+	report      func(ctx context.Context, p Progress) error
+	reportEvery time.Duration
+	out         io.Writer
+	now         func() time.Time
+	// sleep is the limiter's wait (tests count it instead of waiting).
+	sleep func(ctx context.Context, d time.Duration) error
+	count func(ctx context.Context) (uint64, error)
+	// page reads the page of the source after the checkpoint `after` and
+	// copies all of it to the target, or fails.
+	page func(ctx context.Context, lim *limiter, after string) (pageDone, error)
+}
+
+// pageDone is one page read from the source and copied to the target.
+type pageDone struct {
+	n, copied, skipped, moved uint64
+	// next is the checkpoint after the page; empty keeps the one before.
+	next string
+	// last: no page follows.
+	last bool
+}
+
+// run copies page after page from j.resume's checkpoint on. The checkpoint
+// only moves past a page once every item of it is copied, so a run killed
+// at any point resumes without a gap (repeating at most a page, whose
+// copies the target then skips).
+func run(ctx context.Context, j job) (Progress, error) {
+	p := j.resume
 	p.Done = false
-	total, err := Count(ctx, o.From, o.Namespace, o.PageSize)
+	total, err := j.count(ctx)
 	if err != nil {
 		return p, err
 	}
 	p.KeysTotal = max(total, p.KeysDone)
-	lim := newLimiter(o.Rate, o.Now)
-	started, startDone := o.Now(), p.KeysDone
+	lim := newLimiter(j.rate, j.now)
+	if j.sleep != nil {
+		lim.sleep = j.sleep
+	}
+	started, startDone := j.now(), p.KeysDone
 	lastReport := started
 	report := func(ctx context.Context, final bool) error {
-		lastReport = o.Now()
-		if o.Out != nil {
-			fmt.Fprintln(o.Out, progressLine(o.Namespace, p, started, startDone, lastReport))
+		lastReport = j.now()
+		if j.out != nil {
+			fmt.Fprintln(j.out, progressLine(j.ns, j.unit, p, started, startDone, lastReport))
 		}
-		err := o.Report(ctx, p)
-		if err != nil && !final && o.Out != nil {
-			fmt.Fprintf(o.Out, "backfill %s: reporting progress failed (retrying): %v\n", o.Namespace, err)
+		err := j.report(ctx, p)
+		if err != nil && !final && j.out != nil {
+			fmt.Fprintf(j.out, "backfill %s: reporting progress failed (retrying): %v\n", j.ns, err)
 		}
 		return err
 	}
@@ -128,37 +202,29 @@ func Run(ctx context.Context, o Options) (Progress, error) {
 	// A first report says the job runs, with the total, and gives the
 	// control plane the baseline of its rate.
 	_ = report(ctx, false)
-	applied := make([]bool, o.PageSize)
 	for {
-		page, err := o.From.Scan(ctx, o.Namespace, kv.ScanQuery{After: p.Checkpoint, Limit: o.PageSize})
+		d, err := j.page(ctx, lim, p.Checkpoint)
 		if err != nil {
-			return stop(fmt.Errorf("backfill %s: scan source after %q: %w", o.Namespace, p.Checkpoint, err))
-		}
-		if err := copyPage(ctx, o, lim, page.Items, applied); err != nil {
 			return stop(err)
 		}
-		for i := range page.Items {
-			if applied[i] {
-				p.Copied++
-			} else {
-				p.SkippedNewer++
-			}
+		p.Copied += d.copied
+		p.SkippedNewer += d.skipped
+		p.Moved += d.moved
+		p.KeysDone += d.n
+		p.KeysTotal = max(p.KeysTotal, p.KeysDone)
+		if d.next != "" {
+			p.Checkpoint = d.next
 		}
-		if n := len(page.Items); n > 0 {
-			p.KeysDone += uint64(n)
-			p.KeysTotal = max(p.KeysTotal, p.KeysDone)
-			p.Checkpoint = page.Items[n-1].Key
-		}
-		if o.Now().Sub(lastReport) >= o.ReportEvery {
+		if j.now().Sub(lastReport) >= j.reportEvery {
 			_ = report(ctx, false)
 		}
-		if !page.More || len(page.Items) == 0 {
+		if d.last {
 			break
 		}
 	}
 	p.Done = true
 	if err := report(ctx, true); err != nil {
-		return p, fmt.Errorf("backfill %s: copied everything but the final report failed (run again to report): %w", o.Namespace, err)
+		return p, fmt.Errorf("backfill %s: copied everything but the final report failed (run again to report): %w", j.ns, err)
 	}
 	return p, nil
 }
@@ -170,7 +236,7 @@ func copyPage(ctx context.Context, o Options, lim *limiter, items []kv.Item, app
 	g.SetLimit(o.Workers)
 	for i, it := range items {
 		g.Go(func() error {
-			if err := lim.wait(gctx); err != nil {
+			if err := lim.wait(gctx, 1); err != nil {
 				return err
 			}
 			ok, err := o.To.PutVersion(gctx, o.Namespace, it)
@@ -202,8 +268,9 @@ func Count(ctx context.Context, s kv.Store, ns string, pageSize int) (uint64, er
 }
 
 // progressLine reads "backfill orders: 1200/5000 keys (24.0%), 850 keys/s,
-// ETA 4s".
-func progressLine(ns string, p Progress, started time.Time, startDone uint64, now time.Time) string {
+// ETA 4s, copied 1190, skipped newer 10" (for events: "already there"
+// instead of "skipped newer", and the events moved).
+func progressLine(ns, unit string, p Progress, started time.Time, startDone uint64, now time.Time) string {
 	rate := 0.0
 	if dt := now.Sub(started).Seconds(); dt > 0 {
 		rate = float64(p.KeysDone-startDone) / dt
@@ -218,8 +285,11 @@ func progressLine(ns string, p Progress, started time.Time, startDone uint64, no
 	} else if rate > 0 {
 		eta = (time.Duration(float64(p.KeysTotal-p.KeysDone)/rate) * time.Second).Round(time.Second).String()
 	}
-	return fmt.Sprintf("backfill %s: %d/%d keys (%.1f%%), %.0f keys/s, ETA %s, copied %d, skipped newer %d",
-		ns, p.KeysDone, p.KeysTotal, pct, rate, eta, p.Copied, p.SkippedNewer)
+	line := fmt.Sprintf("backfill %s: %d/%d %s (%.1f%%), %.0f %s/s, ETA %s, copied %d", ns, p.KeysDone, p.KeysTotal, unit, pct, rate, unit, eta, p.Copied)
+	if unit == "events" {
+		return line + fmt.Sprintf(", already there %d, moved %d", p.SkippedNewer, p.Moved)
+	}
+	return line + fmt.Sprintf(", skipped newer %d", p.SkippedNewer)
 }
 
 // limiter spaces operations 1/rate apart without a burst beyond catching
@@ -227,23 +297,26 @@ func progressLine(ns string, p Progress, started time.Time, startDone uint64, no
 type limiter struct {
 	every time.Duration
 	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 	mu    sync.Mutex
 	next  time.Time
 }
 
 func newLimiter(rate float64, now func() time.Time) *limiter {
-	l := &limiter{now: now}
+	l := &limiter{now: now, sleep: sleepCtx}
 	if rate > 0 {
 		l.every = time.Duration(float64(time.Second) / rate)
 	}
 	return l
 }
 
-func (l *limiter) wait(ctx context.Context) error {
+// wait waits for the turn of n operations done at once (a batch): the
+// batch starts at its turn and the next one waits n intervals after it.
+func (l *limiter) wait(ctx context.Context, n int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if l.every == 0 {
+	if l.every == 0 || n <= 0 {
 		return nil
 	}
 	l.mu.Lock()
@@ -252,11 +325,15 @@ func (l *limiter) wait(ctx context.Context) error {
 		l.next = now
 	}
 	d := l.next.Sub(now)
-	l.next = l.next.Add(l.every)
+	l.next = l.next.Add(time.Duration(n) * l.every)
 	l.mu.Unlock()
 	if d < time.Millisecond {
 		return nil
 	}
+	return l.sleep(ctx, d)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -310,7 +387,7 @@ func Repair(ctx context.Context, o Options) (RepairResult, error) {
 			if ok && t.Version == it.Version && bytes.Equal(t.Value, it.Value) && t.ContentType == it.ContentType {
 				continue
 			}
-			if err := lim.wait(ctx); err != nil {
+			if err := lim.wait(ctx, 1); err != nil {
 				return err
 			}
 			applied, err := o.To.PutVersion(ctx, ns, it)
@@ -355,7 +432,7 @@ func Repair(ctx context.Context, o Options) (RepairResult, error) {
 			if err != nil {
 				return fmt.Errorf("key %q: %w", it.Key, err)
 			}
-			if err := lim.wait(ctx); err != nil {
+			if err := lim.wait(ctx, 1); err != nil {
 				return err
 			}
 			applied, err := o.To.DeleteVersion(ctx, ns, it.Key, v)

@@ -1002,7 +1002,12 @@ type Migration struct {
 	Id string `protobuf:"bytes,8,opt,name=id,proto3" json:"id,omitempty"`
 	// compare_epoch starts a new shadow-read comparison window (after a
 	// repair): counters of older epochs no longer count towards promotion.
-	CompareEpoch  uint64 `protobuf:"varint,9,opt,name=compare_epoch,json=compareEpoch,proto3" json:"compare_epoch,omitempty"`
+	CompareEpoch uint64 `protobuf:"varint,9,opt,name=compare_epoch,json=compareEpoch,proto3" json:"compare_epoch,omitempty"`
+	// handover_floor is set on a TimeSeries migration when it is promoted
+	// (or aborted after promotion): the highest position the store that
+	// stopped assigning positions had given. The other store assigns
+	// positions above it; a tail cursor below it reads the old store first.
+	HandoverFloor int64 `protobuf:"varint,10,opt,name=handover_floor,json=handoverFloor,proto3" json:"handover_floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1096,6 +1101,13 @@ func (x *Migration) GetId() string {
 func (x *Migration) GetCompareEpoch() uint64 {
 	if x != nil {
 		return x.CompareEpoch
+	}
+	return 0
+}
+
+func (x *Migration) GetHandoverFloor() int64 {
+	if x != nil {
+		return x.HandoverFloor
 	}
 	return 0
 }
@@ -1871,7 +1883,7 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\x06Limits\x12\x10\n" +
 	"\x03rps\x18\x01 \x01(\rR\x03rps\x12&\n" +
 	"\x0fmax_value_bytes\x18\x02 \x01(\rR\rmaxValueBytes\x12B\n" +
-	"\x0frequest_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeout\"\xab\x03\n" +
+	"\x0frequest_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeout\"\xd2\x03\n" +
 	"\tMigration\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -1882,7 +1894,9 @@ const file_prism_config_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"min_sample\x18\a \x01(\x04R\tminSample\x12\x0e\n" +
 	"\x02id\x18\b \x01(\tR\x02id\x12#\n" +
-	"\rcompare_epoch\x18\t \x01(\x04R\fcompareEpoch\"~\n" +
+	"\rcompare_epoch\x18\t \x01(\x04R\fcompareEpoch\x12%\n" +
+	"\x0ehandover_floor\x18\n" +
+	" \x01(\x03R\rhandoverFloor\"~\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSHADOW_WRITE\x10\x01\x12\f\n" +
