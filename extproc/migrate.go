@@ -53,8 +53,9 @@ const (
 // migration is a namespace's migration as this node acts on it.
 type migration struct {
 	cfg     *configv1.Migration
-	primary kv.Replica // answers clients
-	shadow  kv.Replica // receives copies of the primary's writes
+	primary kv.Replica   // answers clients (KeyValue)
+	shadow  kv.Replica   // receives copies of the primary's writes (KeyValue)
+	ts      *tsMigration // the stores of a TimeSeries migration
 	// readPercent of gets are compared with the shadow (SHADOW_READ only).
 	readPercent float64
 	counters    *migCounters
@@ -108,7 +109,9 @@ func checkPhase(seen, next *configv1.Migration) error {
 // leave stale entries).
 func (s *Server) prepareMigration(ctx context.Context, n *configv1.Namespace, m *configv1.Migration, backends map[string]*configv1.Backend, from *openStore, opened map[storeKey]*openStore, ns *namespace) error {
 	name := n.GetNamespace()
-	if n.GetAbstraction() != configv1.Abstraction_KEYVALUE {
+	switch n.GetAbstraction() {
+	case configv1.Abstraction_KEYVALUE, configv1.Abstraction_TIMESERIES:
+	default:
 		return fmt.Errorf("namespace %s: migrations of %s namespaces are not supported", name, n.GetAbstraction())
 	}
 	if m.GetFrom() != n.GetBackend() {
@@ -122,21 +125,12 @@ func (s *Server) prepareMigration(ctx context.Context, n *configv1.Namespace, m 
 	if err != nil {
 		return fmt.Errorf("namespace %s: migration target: %w", name, err)
 	}
-	fromRep, ok := from.store.(kv.Replica)
-	if !ok {
-		return fmt.Errorf("namespace %s: backend %s cannot take part in a migration", name, m.GetFrom())
-	}
-	toRep, ok := to.store.(kv.Replica)
-	if !ok {
-		return fmt.Errorf("namespace %s: backend %s cannot take part in a migration", name, m.GetTo())
-	}
-	mig := &migration{cfg: m, primary: fromRep, shadow: toRep, counters: s.migrationCounters(name, m)}
-	switch m.GetPhase() {
-	case configv1.Migration_PROMOTED:
-		mig.primary, mig.shadow = toRep, fromRep
-		ns.backend = m.GetTo()
-	case configv1.Migration_SHADOW_READ:
+	mig := &migration{cfg: m, counters: s.migrationCounters(name, m)}
+	if m.GetPhase() == configv1.Migration_SHADOW_READ {
 		mig.readPercent = m.GetReadPercent()
+	}
+	if m.GetPhase() == configv1.Migration_PROMOTED {
+		ns.backend = m.GetTo()
 	}
 	if len(ns.fields) > 0 {
 		mig.plain = make(map[string]pii.Action, len(ns.fields))
@@ -144,8 +138,32 @@ func (s *Server) prepareMigration(ctx context.Context, n *configv1.Namespace, m 
 			mig.plain[f.Path] = pii.Plain
 		}
 	}
-	ns.kv, ns.mig = mig.primary, mig
+	ns.mig = mig
+	if n.GetAbstraction() == configv1.Abstraction_TIMESERIES {
+		if err := s.prepareTSMigration(ctx, n, mig, from, to); err != nil {
+			return err
+		}
+		ns.ts = mig.ts.primary
+		return nil
+	}
+	fromRep, ok := from.store.(kv.Replica)
+	if !ok {
+		return errNotReplica(name, m.GetFrom())
+	}
+	toRep, ok := to.store.(kv.Replica)
+	if !ok {
+		return errNotReplica(name, m.GetTo())
+	}
+	mig.primary, mig.shadow = fromRep, toRep
+	if m.GetPhase() == configv1.Migration_PROMOTED {
+		mig.primary, mig.shadow = toRep, fromRep
+	}
+	ns.kv = mig.primary
 	return nil
+}
+
+func errNotReplica(ns, backend string) error {
+	return fmt.Errorf("namespace %s: backend %s cannot take part in a migration", ns, backend)
 }
 
 // migCounters are this node's counts for one migration id and compare
@@ -189,7 +207,7 @@ func (s *Server) installMigrations(next *state, cfg []*configv1.Migration) {
 	}
 	for _, m := range cfg {
 		seen := s.migSeen[m.GetNamespace()]
-		if ns := next.namespaces[m.GetNamespace()]; ns != nil && ns.mig != nil && (seen == nil || seen.GetId() != m.GetId()) {
+		if ns := next.namespaces[m.GetNamespace()]; ns != nil && ns.mig != nil && ns.mig.ts == nil && (seen == nil || seen.GetId() != m.GetId()) {
 			// The migration starts here: entries filled from the source
 			// before it would miss the writes that now bypass the cache.
 			s.flushCache(m.GetNamespace(), m.GetFrom(), ns.mig.primary)
@@ -390,20 +408,29 @@ func (s *Server) compareRead(c *call, key string, it kv.Item, err error) {
 	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return // nothing to compare
 	}
+	ns, sch := c.ns.cfg.GetNamespace(), c.ns.pii
+	s.offPath(m, ns, key, c.ns.timeout, func(ctx context.Context) string {
+		return s.compare(ctx, m, sch, ns, key, it, err)
+	})
+}
+
+// offPath runs one shadow-read comparison after the answer, off the request
+// path, at most maxComparisons at a time (more are skipped), and counts its
+// result: "match", "mismatch" (key sampled, never the value) or "skipped".
+func (s *Server) offPath(m *migration, ns, key string, timeout time.Duration, compare func(context.Context) string) {
 	select {
 	case s.comparisons <- struct{}{}:
 	default:
-		s.metrics.shadowReads.WithLabelValues(c.ns.cfg.GetNamespace(), "skipped").Inc()
+		s.metrics.shadowReads.WithLabelValues(ns, "skipped").Inc()
 		return
 	}
-	ns, sch, timeout := c.ns.cfg.GetNamespace(), c.ns.pii, c.ns.timeout
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.comparisons }()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		result := s.compare(ctx, m, sch, ns, key, it, err)
+		result := compare(ctx)
 		s.metrics.shadowReads.WithLabelValues(ns, result).Inc()
 		switch result {
 		case "match":

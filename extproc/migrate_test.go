@@ -1,8 +1,12 @@
 package extproc
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/prism-gw/prism/backends/ts"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
@@ -44,6 +48,35 @@ func TestCheckPhase(t *testing.T) {
 		err := checkPhase(tt.seen, tt.next)
 		if (err == nil) != tt.ok {
 			t.Errorf("checkPhase(%v → %v) = %v, want ok %v", tt.seen.GetPhase(), tt.next.GetPhase(), err, tt.ok)
+		}
+	}
+}
+
+// TestSamePage: shadow query pages match when their events agree at each
+// position, whatever the JSON spelling of the data; anything else differs.
+func TestSamePage(t *testing.T) {
+	at := time.Unix(100, 5)
+	ev := func(seq int64, data string, tags map[string]string) ts.Event {
+		return ts.Event{Series: "s", Seq: seq, Time: at, ID: "i", Data: json.RawMessage(data), Tags: tags}
+	}
+	page := func(next string, events ...ts.Event) ts.Page { return ts.Page{Events: events, NextCursor: next} }
+	base := page("c", ev(1, `{"a":1,"b":[1,2]}`, map[string]string{"k": "v"}))
+	tests := []struct {
+		name  string
+		other ts.Page
+		same  bool
+	}{
+		{"identical", base, true},
+		{"whitespace and key order", page("c", ev(1, `{ "b": [1, 2], "a": 1 }`, map[string]string{"k": "v"})), true},
+		{"another position", page("c", ev(2, `{"a":1,"b":[1,2]}`, map[string]string{"k": "v"})), false},
+		{"other data", page("c", ev(1, `{"a":2,"b":[1,2]}`, map[string]string{"k": "v"})), false},
+		{"other tags", page("c", ev(1, `{"a":1,"b":[1,2]}`, nil)), false},
+		{"other cursor", page("d", ev(1, `{"a":1,"b":[1,2]}`, map[string]string{"k": "v"})), false},
+		{"an event more", page("c", ev(1, `{"a":1,"b":[1,2]}`, map[string]string{"k": "v"}), ev(3, `1`, nil)), false},
+	}
+	for _, tc := range tests {
+		if got := samePage(context.Background(), nil, nil, base, tc.other); got != tc.same {
+			t.Errorf("%s: samePage = %v, want %v", tc.name, got, tc.same)
 		}
 	}
 }

@@ -24,7 +24,6 @@ type eventsResult struct {
 // data is encrypted (bound to its series) before the store sees it and read
 // events get the policy's field actions.
 func (s *Server) runTS(ctx context.Context, c *call, body []byte) (*reply, error) {
-	ns, store := c.ns.cfg.GetNamespace(), c.ns.ts
 	switch c.ts.op {
 	case tsAppend:
 		a, err := s.authorize(ctx, c, policies.OpAppend, "")
@@ -45,7 +44,7 @@ func (s *Server) runTS(ctx context.Context, c *call, body []byte) (*reply, error
 		if err := s.auditAccess(ctx, c, a, touched); err != nil {
 			return nil, err
 		}
-		appended, dups, err := store.Append(ctx, ns, events)
+		appended, dups, err := s.appendTS(ctx, c, events)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +54,7 @@ func (s *Server) runTS(ctx context.Context, c *call, body []byte) (*reply, error
 		if err != nil {
 			return nil, err
 		}
-		page, err := store.Query(ctx, ns, c.ts.query)
+		page, err := s.queryTS(ctx, c, c.ts.query)
 		if err != nil {
 			return nil, err
 		}
@@ -65,7 +64,7 @@ func (s *Server) runTS(ctx context.Context, c *call, body []byte) (*reply, error
 		if err != nil {
 			return nil, err
 		}
-		page, err := store.Tail(ctx, ns, c.ts.tail)
+		page, err := s.tailTS(ctx, c, c.ts.tail)
 		if err != nil {
 			return nil, err
 		}

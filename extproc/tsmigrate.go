@@ -1,0 +1,268 @@
+package extproc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/extproc/pii"
+	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
+)
+
+// A TimeSeries migration follows the KeyValue phases (see migrate.go) with
+// positions in place of versions. Every stored event has a position in its
+// series; a copy keeps it (ts.Replica.Copy), and the SQL drivers share one
+// cursor format, so a cursor a client got from one store resumes at the
+// same event in the other: promotion is invisible to queries and tails.
+//
+// Exactly one store assigns positions at a time. Until promotion it is
+// `from`: appends go there and their stored events are copied to `to` in
+// the same request. The control plane's handover at promotion seals `from`
+// (it takes copies, no appends) and lets `to` assign positions above the
+// last one `from` gave (Migration.handover_floor). A node whose config is
+// behind the handover finds its store sealed and appends to the other one,
+// so the seal, not the config push, decides where positions come from.
+//
+// Tails follow append order, which copies landing late would break; a
+// sealed store's tail stops at its seal, and in PROMOTED a tail whose
+// cursor lies below the floor reads `from` (complete up to the floor)
+// until it has nothing more there, then `to`, whose own positions all lie
+// above the floor.
+
+// Bounds of the TimeSeries migration machinery.
+const (
+	// sealedAttempts bounds how often an append tries the two stores while
+	// both are sealed: the handover seals one and unseals the other a few
+	// milliseconds apart.
+	sealedAttempts = 12
+	// sealedBackoff is the first pause between those attempts; it doubles.
+	sealedBackoff = 5 * time.Millisecond
+)
+
+// tsMigration is the TimeSeries side of a namespace's migration.
+type tsMigration struct {
+	// primary answers queries and tails and takes appends; shadow takes
+	// the copies (and appends when the primary is sealed).
+	primary, shadow ts.Replica
+	// from is the migration's source and floor the handover's floor, in
+	// PROMOTED: tails below the floor read from first.
+	from  ts.Replica
+	floor int64
+}
+
+// prepareTSMigration opens both ends of a TimeSeries migration as replicas
+// and provisions the namespace on both.
+func (s *Server) prepareTSMigration(ctx context.Context, n *configv1.Namespace, mig *migration, from, to *openStore) error {
+	name := n.GetNamespace()
+	fromRep, ok := from.store.(ts.Replica)
+	if !ok {
+		return errNotReplica(name, mig.cfg.GetFrom())
+	}
+	toRep, ok := to.store.(ts.Replica)
+	if !ok {
+		return errNotReplica(name, mig.cfg.GetTo())
+	}
+	for _, st := range []ts.Replica{fromRep, toRep} {
+		if err := st.EnsureNamespace(ctx, name, tsOptions(n)); err != nil {
+			return err
+		}
+	}
+	m := &tsMigration{primary: fromRep, shadow: toRep, from: fromRep}
+	if mig.cfg.GetPhase() == configv1.Migration_PROMOTED {
+		m.primary, m.shadow, m.floor = toRep, fromRep, mig.cfg.GetHandoverFloor()
+	}
+	mig.ts = m
+	return nil
+}
+
+// appendTS appends events on the store that assigns positions and copies
+// what it stored to the other one. A sealed store hands the append to the
+// other: the handover moved the positions ahead of this node's config.
+func (s *Server) appendTS(ctx context.Context, c *call, events []ts.Event) (appended, duplicates int, err error) {
+	ns := c.ns.cfg.GetNamespace()
+	mig := c.ns.mig
+	if mig == nil || mig.ts == nil {
+		return c.ns.ts.Append(ctx, ns, events)
+	}
+	m := mig.ts
+	first, second := m.primary, m.shadow
+	pause := sealedBackoff
+	for attempt := 1; ; attempt++ {
+		stored, dups, err := first.AppendEvents(ctx, ns, events)
+		if err == nil {
+			s.copyEvents(ctx, c, second, stored)
+			return len(stored), dups, nil
+		}
+		if !errors.Is(err, ts.ErrSealed) || attempt == sealedAttempts {
+			return 0, 0, err
+		}
+		first, second = second, first
+		if attempt%2 == 0 { // both sealed: the handover is between its steps
+			select {
+			case <-time.After(pause):
+				pause *= 2
+			case <-ctx.Done():
+				return 0, 0, err
+			}
+		}
+	}
+}
+
+// copyEvents copies appended events, at their positions, to the store that
+// did not assign them. A failed copy never fails the client: it is counted
+// and the series sampled, and the backfill (run again) copies what is
+// missing.
+func (s *Server) copyEvents(ctx context.Context, c *call, to ts.Replica, events []ts.Event) {
+	if len(events) == 0 {
+		return
+	}
+	sctx, cancel := shadowContext(ctx, c)
+	defer cancel()
+	name := c.ns.mig.cfg.GetTo()
+	if to == c.ns.mig.ts.from {
+		name = c.ns.mig.cfg.GetFrom()
+	}
+	sctx, span := s.startSpan(sctx, "shadow append", attribute.String("prism.backend", name))
+	_, _, err := to.Copy(sctx, c.ns.cfg.GetNamespace(), events)
+	endSpan(span, err)
+	s.copied(c, events[0].Series, err)
+}
+
+// queryTS queries the primary and, for read_percent of queries during
+// SHADOW_READ, compares the page with the shadow's after the answer.
+func (s *Server) queryTS(ctx context.Context, c *call, q ts.QueryArgs) (ts.Page, error) {
+	ns := c.ns.cfg.GetNamespace()
+	mig := c.ns.mig
+	if mig == nil || mig.ts == nil {
+		return c.ns.ts.Query(ctx, ns, q)
+	}
+	page, err := mig.ts.primary.Query(ctx, ns, q)
+	if err == nil {
+		s.compareQuery(c, q, page)
+	}
+	return page, err
+}
+
+// tailTS follows a series across the handover: in PROMOTED, a cursor below
+// the floor reads `from` (sealed, so complete and final up to the floor)
+// without waiting, and only when it has nothing more there the tail goes
+// on in `to`, where every position above the floor was given in order.
+func (s *Server) tailTS(ctx context.Context, c *call, t ts.TailArgs) (ts.Page, error) {
+	ns := c.ns.cfg.GetNamespace()
+	mig := c.ns.mig
+	if mig == nil || mig.ts == nil {
+		return c.ns.ts.Tail(ctx, ns, t)
+	}
+	m := mig.ts
+	if m.floor > 0 && t.After != "" && m.primary != m.from {
+		seq, err := m.primary.CursorSeq(ns, t.Series, t.After)
+		if err != nil {
+			return ts.Page{}, err
+		}
+		if seq < m.floor {
+			before := t
+			before.Wait = 0
+			page, err := m.from.Tail(ctx, ns, before)
+			if err != nil || len(page.Events) > 0 {
+				return page, err
+			}
+		}
+	}
+	return m.primary.Tail(ctx, ns, t)
+}
+
+// compareQuery runs a sampled query again on the shadow, off the request
+// path, and counts a match or a mismatch (its series sampled, never its
+// events). Pages that differ are read again from both sides, so events
+// appended between the two reads are not taken for a divergence.
+func (s *Server) compareQuery(c *call, q ts.QueryArgs, page ts.Page) {
+	mig := c.ns.mig
+	if mig.readPercent <= 0 || rand.Float64()*100 >= mig.readPercent {
+		return
+	}
+	ns, sch := c.ns.cfg.GetNamespace(), c.ns.pii
+	s.offPath(mig, ns, q.Series, c.ns.timeout, func(ctx context.Context) string {
+		m := mig.ts
+		p := page
+		for attempt := 1; ; attempt++ {
+			sh, err := m.shadow.Query(ctx, ns, q)
+			if err != nil {
+				return "skipped"
+			}
+			if samePage(ctx, sch, mig.plain, p, sh) {
+				return "match"
+			}
+			if attempt == compareAttempts {
+				return "mismatch"
+			}
+			select {
+			case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+			case <-ctx.Done():
+				return "skipped"
+			}
+			if p, err = m.primary.Query(ctx, ns, q); err != nil {
+				return "skipped"
+			}
+		}
+	})
+}
+
+// samePage compares two pages of a query: the same events at the same
+// positions, with equal times, ids, tags and data (decrypted for a
+// namespace with a PII schema), and the same next cursor.
+func samePage(ctx context.Context, sch *pii.Schema, plain map[string]pii.Action, a, b ts.Page) bool {
+	if len(a.Events) != len(b.Events) || a.NextCursor != b.NextCursor {
+		return false
+	}
+	for i := range a.Events {
+		x, y := a.Events[i], b.Events[i]
+		if x.Seq != y.Seq || x.Series != y.Series || !x.Time.Equal(y.Time) || x.ID != y.ID || !maps.Equal(x.Tags, y.Tags) ||
+			!sameData(ctx, sch, plain, x.Series, x.Data, y.Data) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameData compares event data as JSON values: drivers keep the bytes or
+// re-encode them; sealed PII fields are compared decrypted.
+func sameData(ctx context.Context, sch *pii.Schema, plain map[string]pii.Action, series string, a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	if sch != nil {
+		var err error
+		if a, _, err = sch.Apply(ctx, series, a, plain); err != nil {
+			return false
+		}
+		if b, _, err = sch.Apply(ctx, series, b, plain); err != nil {
+			return false
+		}
+	}
+	return equalJSON(a, b)
+}
+
+// equalJSON reports whether two JSON documents hold the same value.
+func equalJSON(a, b json.RawMessage) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	if bytes.Equal(ca.Bytes(), cb.Bytes()) {
+		return true
+	}
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	na, _ := json.Marshal(va) // maps marshal with sorted keys
+	nb, _ := json.Marshal(vb)
+	return bytes.Equal(na, nb)
+}
