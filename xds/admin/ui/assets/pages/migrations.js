@@ -151,6 +151,7 @@ function draw(page, body, out, name, st) {
       ['From', m.from], ['To', m.to], ['Phase', phaseBadge(phase)], ['Migration id', h('code', null, m.id || '—')],
       ['Read percent', (m.read_percent ?? '—') + ' %'], ['Mismatch threshold', pct(m.mismatch_threshold)],
       ['Minimum sample', m.min_sample ?? '—'], ['Compare epoch', m.compare_epoch ?? 0],
+      ...(Number(m.handover_floor) > 0 ? [['Handover floor', h('code', null, String(m.handover_floor))]] : []),
     ]),
     steps,
     h('h2', null, 'Actions'),
@@ -158,7 +159,7 @@ function draw(page, body, out, name, st) {
     h('p', { id: 'gate-reason', class: canPromote ? 'notice ok' : 'notice warn' },
       canPromote ? 'The gate allows promotion.' : 'Promote is disabled: ' + (gateText || `the migration is ${String(phase).toLowerCase()}`)),
     h('h2', null, 'Backfill'),
-    backfill(bf),
+    backfill(bf, st.abstraction === 'timeseries' ? 'events' : 'keys'),
     h('h2', null, 'Shadow traffic'),
     facts([
       ['Shadow writes', `${stats.shadow_writes ?? 0} (${stats.shadow_write_failures ?? 0} failed)`],
@@ -167,21 +168,22 @@ function draw(page, body, out, name, st) {
       ['Mismatch rate', h('span', { id: 'mismatch-rate' }, pct(stats.mismatch_rate))],
     ]),
     mismatchChart(st.series, m.mismatch_threshold || 0),
-    keyList('Keys whose shadow read mismatched (sample)', stats.mismatch_keys),
-    keyList('Keys whose shadow write failed (sample)', stats.failed_keys),
+    keyList(st.abstraction === 'timeseries' ? 'Series whose shadow query mismatched (sample)' : 'Keys whose shadow read mismatched (sample)', stats.mismatch_keys),
+    keyList(st.abstraction === 'timeseries' ? 'Series whose shadow copy failed (sample)' : 'Keys whose shadow write failed (sample)', stats.failed_keys),
     nodesTable(stats.nodes),
     h('h2', null, 'History'),
     table(null, ['Phase', 'At'], (st.history || []).map((x) => [x.phase, when(x.at)]), { empty: 'No history.' }),
   );
 }
 
-function backfill(bf) {
+function backfill(bf, unit) {
   if (!bf.state) return h('p', { class: 'muted' }, 'No backfill reported.');
   const total = Number(bf.keys_total) || 0, done = Number(bf.keys_done) || 0;
+  const skipped = unit === 'events' ? 'Skipped (already in target)' : 'Skipped (newer in target)';
   return h('div', null,
-    h('label', { for: 'backfill-progress' }, `Backfill ${bf.state}: ${done} of ${total || '?'} keys`),
+    h('label', { for: 'backfill-progress' }, `Backfill ${bf.state}: ${done} of ${total || '?'} ${unit}`),
     h('progress', { id: 'backfill-progress', max: total || 1, value: total ? done : (bf.state === 'done' ? 1 : 0) }),
-    facts([['Copied', bf.copied ?? 0], ['Skipped (newer in target)', bf.skipped_newer ?? 0], ['Rate', bf.rate ? `${Number(bf.rate).toFixed(1)} keys/s` : '—'],
+    facts([['Copied', bf.copied ?? 0], [skipped, bf.skipped_newer ?? 0], ['Rate', bf.rate ? `${Number(bf.rate).toFixed(1)} ${unit}/s` : '—'],
       ['Checkpoint', bf.checkpoint ? h('code', null, bf.checkpoint) : '—'], ['Updated', when(bf.updated_at)]]));
 }
 
