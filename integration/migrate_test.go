@@ -480,6 +480,39 @@ func TestMigrationAbortKeepsEverything(t *testing.T) {
 	}
 }
 
+// runUntil starts a migration of ns to backend `to` and steps it up to
+// phase (SHADOW_WRITE, BACKFILL, SHADOW_READ or PROMOTED): the backfill
+// runs before SHADOW_READ, and promote waits for the gate to open.
+func (p *devProcess) runUntil(t *testing.T, ns, to, phase string) {
+	t.Helper()
+	steps := []struct {
+		phase string
+		run   func()
+	}{
+		{"SHADOW_WRITE", func() {
+			p.step(t, ns, "SHADOW_WRITE", "start", ns, "--to", to, "--read-percent", "100", "--min-sample", "50")
+		}},
+		{"BACKFILL", func() { p.step(t, ns, "BACKFILL", "advance", ns) }},
+		{"SHADOW_READ", func() {
+			if out, err := p.prism(context.Background(), "migrate", "backfill", ns); err != nil {
+				t.Fatalf("backfill: %v\n%s", err, out)
+			}
+			p.step(t, ns, "SHADOW_READ", "advance", ns)
+		}},
+		{"PROMOTED", func() {
+			p.waitFor(t, ns, "the promotion gate", func(s migrationStatus) bool { return s.Gate.CanPromote })
+			p.step(t, ns, "PROMOTED", "promote", ns)
+		}},
+	}
+	for _, s := range steps {
+		s.run()
+		if s.phase == phase {
+			return
+		}
+	}
+	t.Fatalf("no phase %s to run a migration up to", phase)
+}
+
 func testAbortAt(t *testing.T, phase string) {
 	p := startPrismDev(t)
 	a, b := postgresBackend(t, "pga", ""), postgresBackend(t, "pgb", "")
@@ -499,31 +532,7 @@ func testAbortAt(t *testing.T, phase string) {
 		}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	steps := []struct {
-		phase string
-		run   func()
-	}{
-		{"SHADOW_WRITE", func() {
-			p.step(t, "carts", "SHADOW_WRITE", "start", "carts", "--to", "pgb", "--read-percent", "100", "--min-sample", "50")
-		}},
-		{"BACKFILL", func() { p.step(t, "carts", "BACKFILL", "advance", "carts") }},
-		{"SHADOW_READ", func() {
-			if out, err := p.prism(context.Background(), "migrate", "backfill", "carts"); err != nil {
-				t.Fatalf("backfill: %v\n%s", err, out)
-			}
-			p.step(t, "carts", "SHADOW_READ", "advance", "carts")
-		}},
-		{"PROMOTED", func() {
-			p.waitFor(t, "carts", "the promotion gate", func(s migrationStatus) bool { return s.Gate.CanPromote })
-			p.step(t, "carts", "PROMOTED", "promote", "carts")
-		}},
-	}
-	for _, s := range steps {
-		s.run()
-		if s.phase == phase {
-			break
-		}
-	}
+	p.runUntil(t, "carts", "pgb", phase)
 	time.Sleep(300 * time.Millisecond) // traffic in the phase
 	if out, err := p.prism(context.Background(), "migrate", "abort", "carts"); err != nil {
 		t.Fatalf("abort: %v\n%s", err, out)

@@ -545,31 +545,7 @@ func testTSAbortAt(t *testing.T, phase string) {
 		}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	steps := []struct {
-		phase string
-		run   func()
-	}{
-		{"SHADOW_WRITE", func() {
-			p.step(t, "ticks", "SHADOW_WRITE", "start", "ticks", "--to", "pgb", "--read-percent", "100", "--min-sample", "50")
-		}},
-		{"BACKFILL", func() { p.step(t, "ticks", "BACKFILL", "advance", "ticks") }},
-		{"SHADOW_READ", func() {
-			if out, err := p.prism(context.Background(), "migrate", "backfill", "ticks"); err != nil {
-				t.Fatalf("backfill: %v\n%s", err, out)
-			}
-			p.step(t, "ticks", "SHADOW_READ", "advance", "ticks")
-		}},
-		{"PROMOTED", func() {
-			p.waitFor(t, "ticks", "the promotion gate", func(s migrationStatus) bool { return s.Gate.CanPromote })
-			p.step(t, "ticks", "PROMOTED", "promote", "ticks")
-		}},
-	}
-	for _, s := range steps {
-		s.run()
-		if s.phase == phase {
-			break
-		}
-	}
+	p.runUntil(t, "ticks", "pgb", phase)
 	time.Sleep(500 * time.Millisecond) // traffic in the phase
 	if out, err := p.prism(context.Background(), "migrate", "abort", "ticks"); err != nil {
 		t.Fatalf("abort: %v\n%s", err, out)
