@@ -109,16 +109,19 @@ func TestTimeSeriesPromoteAndAbortHandOver(t *testing.T) {
 	wantCalls(t, f, "events: seal lite, unseal pg", "events: seal pg, unseal lite")
 }
 
-func TestTimeSeriesAbortBeforePromotionHandsNothingOver(t *testing.T) {
+// TestTimeSeriesAbortBeforePromotionHandsBack: an abort before promotion
+// also leaves `from` assigning positions, which repairs a promotion whose
+// handover could not be undone.
+func TestTimeSeriesAbortBeforePromotionHandsBack(t *testing.T) {
 	f := &fakeHandover{}
 	e := startMigrationsWith(t, filepath.Join(t.TempDir(), "xds.db"), admin.Options{Handover: f.hook}, nil)
 	seedEvents(t, e)
 	toShadowRead(t, e)
 	body := e.mustStepEvents(t, `{"action":"abort"}`)
-	if field(body, "migration", "phase") != "ABORTED" || field(body, "migration", "handover_floor") != "0" {
+	if field(body, "migration", "phase") != "ABORTED" || field(body, "migration", "handover_floor") != "1" {
 		t.Errorf("aborted: %v", body["migration"])
 	}
-	wantCalls(t, f)
+	wantCalls(t, f, "events: seal pg, unseal lite")
 }
 
 func TestTimeSeriesDecommissionHandsNothingMoreOver(t *testing.T) {

@@ -187,8 +187,8 @@ func (ho *handover) ends() (sealed, unsealed string) {
 
 // handOver runs the handover a step needs, if any, and returns m with its
 // floor recorded in next: promoting a TimeSeries migration hands position
-// assignment from `from` to `to`, aborting it after promotion hands it
-// back. It runs inside the update, after the step (and so the gate)
+// assignment from `from` to `to`, aborting it (in any phase) hands it back
+// to `from`. It runs inside the update, after the step (and so the gate)
 // allowed it, so that the store's lock keeps other steps of the migration
 // from interleaving; Controller.Update calls its change function once (and
 // a repeated handover would only return the same floor).
@@ -198,7 +198,10 @@ func (h *Handler) handOver(ctx context.Context, next *desired.State, action stri
 	case !migration.NeedsHandover(next, m):
 		return m, nil, nil
 	case prev.GetPhase() == migration.ShadowRead && m.GetPhase() == migration.Promoted:
-	case prev.GetPhase() == migration.Promoted && m.GetPhase() == migration.Aborted:
+	case m.GetPhase() == migration.Aborted:
+		// After promotion this hands positions back; before it, it only
+		// makes sure `from` assigns them, even after a handover whose undo
+		// failed (sealing `to`, which takes no appends then, costs nothing).
 		reverse = true
 	default:
 		return m, nil, nil
