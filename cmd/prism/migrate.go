@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -354,10 +355,18 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 		resume = backfill.Progress{Checkpoint: b.Checkpoint, KeysDone: b.KeysDone, KeysTotal: b.KeysTotal, Copied: b.Copied, SkippedNewer: b.SkippedNewer, Moved: b.Moved}
 		fmt.Fprintf(opts.Out, "backfill %s: resuming after %q (%d %s done)\n", ns, b.Checkpoint, b.KeysDone, unit)
 	}
-	report := func(ctx context.Context, p backfill.Progress) error {
-		u := migration.BackfillUpdate{MigrationID: m.GetId(), Checkpoint: p.Checkpoint, KeysDone: p.KeysDone, KeysTotal: p.KeysTotal,
+	job := backfillJobName()
+	update := func(p backfill.Progress) migration.BackfillUpdate {
+		return migration.BackfillUpdate{MigrationID: m.GetId(), Job: job, Checkpoint: p.Checkpoint, KeysDone: p.KeysDone, KeysTotal: p.KeysTotal,
 			Copied: p.Copied, SkippedNewer: p.SkippedNewer, Moved: p.Moved, Done: p.Done}
-		return c.do(ctx, http.MethodPut, migrationPath(ns)+"/backfill", u, nil)
+	}
+	report := func(ctx context.Context, p backfill.Progress) error {
+		return c.do(ctx, http.MethodPut, migrationPath(ns)+"/backfill", update(p), nil)
+	}
+	if !repair {
+		if err := c.claimBackfill(ctx, ns, update(resume), stdout); err != nil {
+			return fmt.Errorf("migrate backfill %s: %w", ns, err)
+		}
 	}
 	if isTimeSeries(s) {
 		o := backfill.TSOptions{Namespace: ns, Start: tr.start, End: tr.end, Rate: opts.Rate, Workers: opts.Workers, Out: opts.Out, Resume: resume, Report: report}
@@ -389,6 +398,46 @@ func migrateBackfill(ctx context.Context, c *adminClient, ns string, opts backfi
 	}
 	fmt.Fprintf(stdout, "backfill %s done: %d keys, copied %d, skipped %d that shadow writes had already made newer\n", ns, p.KeysDone, p.Copied, p.SkippedNewer)
 	return nil
+}
+
+// backfillJobName names this backfill job in its reports (host/pid/random).
+func backfillJobName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%04x", host, os.Getpid(), rand.Uint32()&0xffff)
+}
+
+// claimBackfill reports the job's starting point under its name before it
+// copies anything: the control plane refuses it while another job of the
+// migration reports, since two jobs would interleave their checkpoints. A
+// job killed without a word holds the backfill until its lease lapses
+// (migration.JobLease after its last report), so that one is waited out; a
+// job that keeps reporting is not.
+func (c *adminClient) claimBackfill(ctx context.Context, ns string, u migration.BackfillUpdate, out io.Writer) error {
+	deadline := time.Now().Add(migration.JobLease + 3*time.Second)
+	for said := false; ; {
+		err := c.do(ctx, http.MethodPut, migrationPath(ns)+"/backfill", u, nil)
+		if err == nil {
+			return nil
+		}
+		var s migration.Status
+		if c.do(ctx, http.MethodGet, migrationPath(ns), nil, &s) != nil || time.Now().After(deadline) {
+			return err
+		}
+		b := s.Backfill
+		if b.State != "running" || b.Job == "" || b.Job == u.Job || b.UpdatedAt == nil {
+			return err // refused for another reason
+		}
+		if !said {
+			fmt.Fprintf(out, "backfill job %s holds %s (last report at %s); waiting up to %s for its lease to lapse\n",
+				b.Job, ns, b.UpdatedAt.Format(time.RFC3339), migration.JobLease)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // backfillTS is the backfill (or repair pass) of a timeseries namespace:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,11 +67,20 @@ func TestMigrateCLI(t *testing.T) {
 		t.Errorf("backfill in SHADOW_WRITE: %v", err)
 	}
 	mustMigrate("advance", "orders")
+	// A job killed without a word holds the backfill until its lease
+	// lapses: the next job waits it out, then copies.
+	req, _ := http.NewRequest(http.MethodPut, admin+"/v1/admin/namespaces/orders/migration/backfill",
+		strings.NewReader(`{"job":"killed-job","keys_done":0,"keys_total":250}`))
+	req.Header.Set("authorization", "Bearer tok")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a report of another job: %v %v", resp, err)
+	}
 	out, errOut, err := migrate("backfill", "orders", "--rate", "0")
 	if err != nil {
 		t.Fatalf("backfill: %v\n%s", err, errOut)
 	}
-	if !strings.Contains(out, "backfill orders done: 250 keys, copied 250") || !strings.Contains(errOut, "250/250 keys (100.0%)") {
+	if !strings.Contains(out, "backfill orders done: 250 keys, copied 250") || !strings.Contains(errOut, "250/250 keys (100.0%)") ||
+		!strings.Contains(out, "backfill job killed-job holds orders") {
 		t.Errorf("backfill printed:\n%s\nstderr:\n%s", out, errOut)
 	}
 	if out := mustMigrate("backfill", "orders"); !strings.Contains(out, "already done") {

@@ -263,7 +263,16 @@ type BackfillStatus struct {
 	Rate  float64 `json:"rate"` // keys (events) per second between the last two reports
 	// UpdatedAt is when the job last reported; nil while idle.
 	UpdatedAt *time.Time `json:"updated_at"`
+	// Job names the job that last reported (host/pid/random), if it
+	// named itself; it holds the backfill for JobLease after each report.
+	Job string `json:"job,omitempty"`
 }
+
+// JobLease is how long a backfill job's report keeps another job of the
+// same migration from reporting: two jobs copying at once would interleave
+// their checkpoints. Jobs report every second; a job killed without a
+// word lets another take over this long after its last report.
+const JobLease = 5 * time.Second
 
 // BackfillUpdate is what the backfill job reports. For a TimeSeries
 // namespace the keys are events, the checkpoint is the export position and
@@ -279,6 +288,9 @@ type BackfillUpdate struct {
 	SkippedNewer uint64 `json:"skipped_newer"`
 	Moved        uint64 `json:"moved,omitempty"`
 	Done         bool   `json:"done"`
+	// Job names the reporting job; a report of another job while the last
+	// reporter's lease runs is refused. Empty: no lease (older clients).
+	Job string `json:"job,omitempty"`
 }
 
 // record is what Values holds per namespace: the bookkeeping of its
@@ -368,8 +380,14 @@ func (t *Tracker) SaveBackfill(ctx context.Context, m *configv1.Migration, u Bac
 	}
 	now := t.opts.Now().UTC()
 	prev := r.Backfill
+	if held := prev.Job != "" && prev.State == "running" && prev.UpdatedAt != nil; held && u.Job != "" && u.Job != prev.Job {
+		if age := now.Sub(*prev.UpdatedAt); age < JobLease {
+			return BackfillStatus{}, errorf(Refused, "backfill job %s is copying %s (it reported %s ago); a second job would interleave its progress: "+
+				"wait for it to end, or stop it (its lease lapses %s after its last report)", prev.Job, ns, age.Round(time.Millisecond), JobLease)
+		}
+	}
 	b := BackfillStatus{State: "running", Checkpoint: u.Checkpoint, KeysDone: u.KeysDone, KeysTotal: u.KeysTotal,
-		Copied: u.Copied, SkippedNewer: u.SkippedNewer, Moved: u.Moved, UpdatedAt: &now}
+		Copied: u.Copied, SkippedNewer: u.SkippedNewer, Moved: u.Moved, UpdatedAt: &now, Job: u.Job}
 	if u.Done {
 		b.State = "done"
 	}

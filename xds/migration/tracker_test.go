@@ -2,6 +2,9 @@ package migration
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +128,51 @@ func TestTrackerBackfillProgress(t *testing.T) {
 	}
 	if _, err := tr.SaveBackfill(ctx, withMigration(ShadowWrite).Migrations["orders"], BackfillUpdate{}); err == nil {
 		t.Error("backfill progress accepted in SHADOW_WRITE")
+	}
+}
+
+// TestTrackerBackfillJobLease: while a job reports, another job's reports
+// are refused; the lease lapses JobLease after the holder's last report,
+// and a done backfill holds nothing.
+func TestTrackerBackfillJobLease(t *testing.T) {
+	ctx := context.Background()
+	st := withMigration(Backfill)
+	tr, clock := newTestTracker(&st)
+	m := st.Migrations["orders"]
+	report := func(job string, done uint64) error {
+		_, err := tr.SaveBackfill(ctx, m, BackfillUpdate{Job: job, Checkpoint: fmt.Sprint(done), KeysDone: done, KeysTotal: 100})
+		return err
+	}
+	if err := report("a", 10); err != nil {
+		t.Fatal(err)
+	}
+	clock.t = clock.t.Add(JobLease - time.Millisecond)
+	err := report("b", 0)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Refused || !strings.Contains(e.Msg, "backfill job a is copying orders") {
+		t.Fatalf("a second job's report within the lease: %v, want refused naming job a", err)
+	}
+	if err := report("a", 20); err != nil {
+		t.Fatalf("the holder's own report: %v", err)
+	}
+	if err := report("", 25); err != nil {
+		t.Fatalf("a report naming no job (an older client): %v", err)
+	}
+	if err := report("a", 30); err != nil { // the lease passed to "" and back
+		t.Fatal(err)
+	}
+	clock.t = clock.t.Add(JobLease)
+	if err := report("b", 30); err != nil {
+		t.Fatalf("a second job after the lease lapsed: %v", err)
+	}
+	if bf, _ := tr.Backfill(ctx, m); bf.Job != "b" || bf.KeysDone != 30 {
+		t.Fatalf("after the take-over: %+v", bf)
+	}
+	if _, err := tr.SaveBackfill(ctx, m, BackfillUpdate{Job: "b", KeysDone: 100, KeysTotal: 100, Done: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := report("c", 0); err != nil {
+		t.Fatalf("a job after the backfill was done: %v", err)
 	}
 }
 
