@@ -286,3 +286,84 @@ func BenchmarkPIIPolicyCryptoInProcess(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkShadowOverhead is what a migration costs a write: the same put
+// (KeyValue) or append (TimeSeries) on a namespace migrating from SQLite to
+// Postgres in SHADOW_WRITE and on one that is not, through the dev edge,
+// one request at a time, interleaved. The copy is synchronous in the
+// request, so the overhead is about one Postgres write.
+func BenchmarkShadowOverhead(b *testing.B) {
+	ctx := context.Background()
+	src, dst := sqliteBackend(b, "src"), postgresBackend(b, "dst", "")
+	backends := []*configv1.Backend{src, dst}
+	var namespaces []*configv1.Namespace
+	var migrations []*configv1.Migration
+	for name, a := range map[string]configv1.Abstraction{"kv": configv1.Abstraction_KEYVALUE, "ts": configv1.Abstraction_TIMESERIES} {
+		namespaces = append(namespaces,
+			&configv1.Namespace{Namespace: "plain-" + name, Abstraction: a, Backend: "src"},
+			&configv1.Namespace{Namespace: "mig-" + name, Abstraction: a, Backend: "src"})
+		migrations = append(migrations, &configv1.Migration{Namespace: "mig-" + name, From: "src", To: "dst", Id: "m-" + name, Phase: configv1.Migration_SHADOW_WRITE})
+	}
+	st := startStack(b, backends, namespaces)
+	if err := st.server.Apply(ctx, &configv1.DevConfig{Backends: backends, Namespaces: namespaces, Migrations: migrations}); err != nil {
+		b.Fatal(err)
+	}
+	requests := map[string]func(ns string, i int) (method, path, body string){
+		"kv-put": func(ns string, i int) (string, string, string) {
+			return "PUT", "/v1/kv/" + ns + "/k" + strconv.Itoa(i%100), `{"n":` + strconv.Itoa(i) + `}`
+		},
+		"ts-append": func(ns string, i int) (string, string, string) {
+			return "POST", "/v1/ts/" + ns + "/events", `{"events":[{"series":"s` + strconv.Itoa(i%10) + `","data":{"n":` + strconv.Itoa(i) + `}}]}`
+		},
+	}
+	for _, op := range []string{"kv-put", "ts-append"} {
+		b.Run(op, func(b *testing.B) {
+			kind := op[:2]
+			var plain, shadowed []time.Duration
+			for i := 0; i < b.N; i++ {
+				for _, ns := range []string{"plain-" + kind, "mig-" + kind} {
+					method, path, body := requests[op](ns, i)
+					req, _ := http.NewRequest(method, st.edgeURL+path, strings.NewReader(body))
+					t0 := time.Now()
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					d := time.Since(t0)
+					if resp.StatusCode != 200 {
+						b.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+					}
+					if ns == "plain-"+kind {
+						plain = append(plain, d)
+					} else {
+						shadowed = append(shadowed, d)
+					}
+				}
+			}
+			b.StopTimer()
+			p50 := func(d []time.Duration) float64 {
+				sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+				return float64(d[len(d)/2].Nanoseconds()) / 1e3
+			}
+			pp, ps := p50(plain), p50(shadowed)
+			b.ReportMetric(pp, "p50-plain-µs")
+			b.ReportMetric(ps, "p50-shadowed-µs")
+			b.ReportMetric(ps-pp, "p50-overhead-µs")
+			copies := uint64(0)
+			for _, m := range st.server.MigrationReport("bench").GetMigrations() {
+				if m.GetNamespace() == "mig-"+kind {
+					copies = m.GetShadowWrites()
+				}
+			}
+			if copies < uint64(b.N) {
+				b.Fatalf("%d copies counted for %d writes: the namespace is not migrating", copies, b.N)
+			}
+			if b.N >= 100 {
+				b.Logf("%s: P50 %.0f µs alone, %.0f µs with the copy to Postgres: overhead %.0f µs over %d requests each",
+					op, pp, ps, ps-pp, len(plain))
+			}
+		})
+	}
+}
