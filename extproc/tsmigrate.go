@@ -7,6 +7,7 @@ import (
 	"errors"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -188,6 +189,9 @@ func (s *Server) compareQuery(c *call, q ts.QueryArgs, page ts.Page) {
 		return
 	}
 	ns, sch := c.ns.cfg.GetNamespace(), c.ns.pii
+	// The answer applies the policy to the page's events in place while
+	// the comparison runs: compare the events as the store returned them.
+	page.Events = slices.Clone(page.Events)
 	s.offPath(mig, ns, q.Series, c.ns.timeout, func(ctx context.Context) string {
 		m := mig.ts
 		p := page

@@ -67,42 +67,74 @@ type devProcess struct {
 }
 
 // startPrismDev runs `prism dev` in a fresh directory (its SQLite files and
-// desired state under dir/.prism) and waits until the dev edge answers.
+// desired state under dir/.prism) and waits until the dev edge answers. A
+// port freeAddr found free can be taken before prism binds it (tests run in
+// parallel, and outgoing connections take ports too): a start that fails on
+// it is retried on other ports.
 func startPrismDev(t *testing.T) *devProcess {
 	t.Helper()
 	bin := prismBinary(t)
-	p := &devProcess{dir: t.TempDir(), edge: freeAddr(t), admin: freeAddr(t), log: &bytes.Buffer{}}
+	dir := t.TempDir()
+	for attempt := 1; ; attempt++ {
+		p, exited := launchPrismDev(t, bin, dir)
+		err := p.waitReady(exited)
+		if err == nil {
+			return p
+		}
+		if attempt < 3 && strings.Contains(p.log.String(), "address already in use") {
+			t.Logf("prism dev could not bind its ports (attempt %d), retrying: %v", attempt, err)
+			continue
+		}
+		t.Fatalf("%v\n%s", err, p.log)
+	}
+}
+
+// launchPrismDev starts `prism dev` on fresh ports; exited is closed when
+// the process ends. The test's cleanup stops it.
+func launchPrismDev(t *testing.T, bin, dir string) (*devProcess, chan struct{}) {
+	t.Helper()
+	p := &devProcess{dir: dir, edge: freeAddr(t), admin: freeAddr(t), log: &bytes.Buffer{}}
 	p.cmd = exec.Command(bin, "dev", "--http", p.edge, "--grpc", freeAddr(t), "--admin", p.admin, "--xds", freeAddr(t), "--log-level", "warn")
 	p.cmd.Dir = p.dir
 	p.cmd.Stderr = &lockedWriter{w: p.log}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { p.cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { p.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			p.cmd.Process.Kill()
-			<-done
+			<-exited
 		}
 		if t.Failed() {
 			t.Logf("prism dev log:\n%s", p.log)
 		}
 	})
+	return p, exited
+}
+
+// waitReady waits until the dev edge answers, the process exits, or 30 s.
+func (p *devProcess) waitReady(exited chan struct{}) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + p.edge + "/v1/kv/default/ready-probe")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusNotFound {
-				return p
+				return nil
 			}
 		}
+		select {
+		case <-exited:
+			return fmt.Errorf("prism dev exited before it answered on %s", p.edge)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prism dev did not answer on %s within 30s (last: %v)\n%s", p.edge, err, p.log)
+			return fmt.Errorf("prism dev did not answer on %s within 30s (last: %v)", p.edge, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
