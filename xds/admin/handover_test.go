@@ -272,3 +272,32 @@ func TestTimeSeriesFailedUndoSaysWhatIsSealed(t *testing.T) {
 	wantRefused(t, e.stepEvents(t, `{"action":"promote","force":true}`), 500, admin.CodeInternal,
 		"undoing its handover failed: lite stays sealed and pg takes the appends; retry the promote")
 }
+
+// TestForcedSwitchOfATimeSeriesNamespaceHandsOver: PUT ?force=true moving
+// a timeseries namespace between SQL backends seals the old one and
+// unseals the new one (which an ended migration may have left sealed); a
+// handover that fails leaves the namespace where it was; keyvalue
+// namespaces and unchanged backends hand nothing over.
+func TestForcedSwitchOfATimeSeriesNamespaceHandsOver(t *testing.T) {
+	f := &fakeHandover{}
+	e := startMigrationsWith(t, filepath.Join(t.TempDir(), "xds.db"), admin.Options{Handover: f.hook}, nil)
+	seedEvents(t, e)
+	e.mustDo(t, "PUT", "/v1/admin/namespaces/events", `{"abstraction": "timeseries", "backend": "lite", "retention_days": 3}`)
+	e.mustDo(t, "PUT", "/v1/admin/namespaces/orders?force=true", `{"abstraction": "keyvalue", "backend": "pg"}`)
+	wantCalls(t, f)
+
+	f.fail = errors.New("postgres ts: connection refused")
+	r := e.do(t, "PUT", "/v1/admin/namespaces/events?force=true", `{"abstraction": "timeseries", "backend": "pg"}`)
+	if r.status != 503 || !strings.Contains(r.raw, "needs lite sealed and pg unsealed") {
+		t.Fatalf("a switch whose handover fails: %d %s", r.status, r.raw)
+	}
+	if b := e.ctl.State().Namespaces["events"].GetBackend(); b != "lite" {
+		t.Fatalf("events on %s after a failed switch, want lite", b)
+	}
+	f.fail = nil
+	e.mustDo(t, "PUT", "/v1/admin/namespaces/events?force=true", `{"abstraction": "timeseries", "backend": "pg"}`)
+	if b := e.ctl.State().Namespaces["events"].GetBackend(); b != "pg" {
+		t.Fatalf("events on %s after the switch, want pg", b)
+	}
+	wantCalls(t, f, "events: seal lite, unseal pg", "events: seal lite, unseal pg")
+}

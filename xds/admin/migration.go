@@ -224,6 +224,31 @@ func (h *Handler) handOver(ctx context.Context, next *desired.State, action stri
 	return m, ho, err
 }
 
+// forcedSwitch hands event positions over when a PUT with ?force=true
+// moves a timeseries namespace between two SQL backends without a
+// migration: the new backend may still be sealed by a migration that
+// ended (the target of an abort), and would refuse every append, and the
+// old one must not assign positions the new one also gives. Other
+// switches need nothing.
+// It returns the handover it ran, to undo when the PUT is not stored.
+func (h *Handler) forcedSwitch(ctx context.Context, next *desired.State, n *configv1.Namespace) (*handover, error) {
+	cur := next.Namespaces[n.GetNamespace()]
+	if cur == nil || cur.GetBackend() == n.GetBackend() || n.GetAbstraction() != configv1.Abstraction_TIMESERIES {
+		return nil, nil
+	}
+	from, to := next.Backends[cur.GetBackend()], next.Backends[n.GetBackend()]
+	if !migration.ReplicaDriver(from) || !migration.ReplicaDriver(to) || h.opts.Handover == nil {
+		return nil, nil
+	}
+	ho := &handover{m: &configv1.Migration{Namespace: n.GetNamespace(), From: from.GetName(), To: to.GetName(), Id: "forced-switch"}, from: from, to: to}
+	if _, err := h.runHandover(ctx, ho); err != nil {
+		return nil, &apiError{http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
+			"switching timeseries namespace %s from %s to %s needs %s sealed and %s unsealed, which failed; nothing changed: %v",
+			n.GetNamespace(), from.GetName(), to.GetName(), from.GetName(), to.GetName(), err)}
+	}
+	return ho, nil
+}
+
 // runHandover calls the hook for ho, detached from the request, and logs
 // the floor and how long the stores took.
 func (h *Handler) runHandover(ctx context.Context, ho *handover) (int64, error) {

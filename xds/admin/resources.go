@@ -162,15 +162,24 @@ func (h *Handler) put(k kind) handlerFunc {
 			return nil
 		}
 		var plan string
+		var switched *handover
 		st, changed, err := h.ctl.Update(r.Context(), func(next *desired.State) error {
 			var err error
 			plan, err = prepare(next, m, force)
 			if err != nil {
 				return err
 			}
+			if n, ok := m.(*configv1.Namespace); ok {
+				if switched, err = h.forcedSwitch(r.Context(), next, n); err != nil {
+					return err
+				}
+			}
 			return next.Put(m)
 		})
 		if err != nil {
+			if switched != nil && st == nil {
+				return h.undoHandover(r.Context(), switched, "switch", err)
+			}
 			return err
 		}
 		if !changed {

@@ -118,6 +118,10 @@ type StartOptions struct {
 // and ts.Replica.
 var replicaDrivers = map[string]bool{"sqlite": true, "postgres": true}
 
+// ReplicaDriver reports whether a backend's driver can be an end of a
+// migration (and of a timeseries handover).
+func ReplicaDriver(b *configv1.Backend) bool { return b != nil && replicaDrivers[config.DriverName(b)] }
+
 // Start records a new migration of namespace ns in st, in phase
 // SHADOW_WRITE, from the namespace's current backend to o.To.
 func Start(st *desired.State, ns string, o StartOptions) (*configv1.Migration, error) {
