@@ -149,7 +149,8 @@ func serveXDS(ctx context.Context, o xdsOptions, xdsLis, adminLis net.Listener) 
 		adminLis.Close()
 		return err
 	}
-	if err := serveXDSMetrics(gctx, g, o, srv); err != nil {
+	handovers := backfill.NewHandoverMetrics()
+	if err := serveXDSMetrics(gctx, g, o, srv, handovers); err != nil {
 		xdsLis.Close()
 		adminLis.Close()
 		return err
@@ -165,7 +166,7 @@ func serveXDS(ctx context.Context, o xdsOptions, xdsLis, adminLis net.Listener) 
 		Provisioner: provision.New(provision.Options{Logger: o.log}),
 		// Promoting a TimeSeries migration seals one store and unseals the
 		// other, with the drivers this binary registers (serve.go).
-		Handover: backfill.Handover}
+		Handover: handovers.Wrap(backfill.Handover)}
 	adminSrv := &http.Server{
 		Handler:           admin.New(ctl, srv, adminOpts),
 		ReadHeaderTimeout: 10 * time.Second,

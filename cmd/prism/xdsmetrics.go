@@ -9,18 +9,27 @@ import (
 	"github.com/prism-gw/prism/xds/server"
 )
 
-// serveXDSMetrics exports the control plane's xDS metrics: on the process's
+// serveXDSMetrics exports the control plane's xDS metrics (and more, e.g.
+// the migration handovers): on the process's
 // registry when it has one (prism dev, whose /metrics then shows both
 // extproc and xds), else on --metrics of prism xds.
-func serveXDSMetrics(ctx context.Context, g *errgroup.Group, o xdsOptions, srv *server.Server) error {
-	if reg, ok := o.metrics.(prometheus.Registerer); ok && reg != nil {
+func serveXDSMetrics(ctx context.Context, g *errgroup.Group, o xdsOptions, srv *server.Server, more ...prometheus.Collector) error {
+	register := func(reg prometheus.Registerer) error {
+		for _, c := range more {
+			if err := reg.Register(c); err != nil {
+				return err
+			}
+		}
 		return srv.RegisterMetrics(reg)
+	}
+	if reg, ok := o.metrics.(prometheus.Registerer); ok && reg != nil {
+		return register(reg)
 	}
 	if o.metricsAddr == "" {
 		return nil
 	}
 	reg := newRegistry()
-	if err := srv.RegisterMetrics(reg); err != nil {
+	if err := register(reg); err != nil {
 		return err
 	}
 	g.Go(func() error { return serveMetrics(ctx, o.metricsAddr, reg, o.log) })
