@@ -140,7 +140,7 @@ func (s *Server) prepareMigration(ctx context.Context, n *configv1.Namespace, m 
 	}
 	ns.mig = mig
 	if n.GetAbstraction() == configv1.Abstraction_TIMESERIES {
-		if err := s.prepareTSMigration(ctx, n, mig, from, to); err != nil {
+		if err := s.prepareTSMigration(ctx, n, mig, from, to, ns); err != nil {
 			return err
 		}
 		ns.ts = mig.ts.primary

@@ -42,6 +42,8 @@ type namespace struct {
 	pii    *pii.Schema      // nil without a PII schema
 	// mig is set while the namespace migrates; kv is then its primary.
 	mig *migration
+	// tsTail routes tails below a handover's floor (tsmigrate.go).
+	tsTail *tailRoute
 	// backend names the backend that answers: the namespace's, or the
 	// migration's primary (for metrics and traces).
 	backend string
@@ -138,12 +140,16 @@ func (s *Server) Apply(ctx context.Context, cfg *configv1.DevConfig) error {
 	opened := map[storeKey]*openStore{}
 	var errs []error
 	migrations := make(map[string]*configv1.Migration, len(cfg.GetMigrations()))
+	aborted := map[string]*configv1.Migration{}
 	for _, m := range cfg.GetMigrations() {
 		if err := checkPhase(s.migSeen[m.GetNamespace()], m); err != nil {
 			errs = append(errs, err)
 		}
-		if activeMigration(m.GetPhase()) {
+		switch {
+		case activeMigration(m.GetPhase()):
 			migrations[m.GetNamespace()] = m
+		case m.GetPhase() == configv1.Migration_ABORTED:
+			aborted[m.GetNamespace()] = m
 		}
 	}
 	for _, n := range namespaces {
@@ -151,7 +157,7 @@ func (s *Server) Apply(ctx context.Context, cfg *configv1.DevConfig) error {
 			errs = append(errs, fmt.Errorf("namespace %s declared twice", n.GetNamespace()))
 			continue
 		}
-		ns, err := s.prepareNamespace(ctx, n, migrations[n.GetNamespace()], byName, opened)
+		ns, err := s.prepareNamespace(ctx, n, migrations[n.GetNamespace()], aborted[n.GetNamespace()], byName, opened)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -184,8 +190,9 @@ func (s *Server) Apply(ctx context.Context, cfg *configv1.DevConfig) error {
 }
 
 // prepareNamespace checks one namespace and opens (or reuses) its backend.
-// m is the namespace's migration when one is active.
-func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, m *configv1.Migration, backends map[string]*configv1.Backend, opened map[storeKey]*openStore) (*namespace, error) {
+// m is the namespace's migration when one is active, aborted its aborted
+// one, if any.
+func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, m, aborted *configv1.Migration, backends map[string]*configv1.Backend, opened map[storeKey]*openStore) (*namespace, error) {
 	name := n.GetNamespace()
 	if err := configv1.ValidateName(name); err != nil {
 		return nil, fmt.Errorf("namespace: %w", err)
@@ -229,6 +236,9 @@ func (s *Server) prepareNamespace(ctx context.Context, n *configv1.Namespace, m 
 		ns.ts = st
 		if err := st.EnsureNamespace(ctx, name, tsOptions(n)); err != nil {
 			return nil, fmt.Errorf("namespace %s: provisioning on backend %s: %w", name, b.GetName(), err)
+		}
+		if err := s.prepareTailRoute(ctx, n, aborted, backends, opened, ns); err != nil {
+			return nil, err
 		}
 	}
 	return ns, nil

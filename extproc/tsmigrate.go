@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -52,15 +53,23 @@ type tsMigration struct {
 	// primary answers queries and tails and takes appends; shadow takes
 	// the copies (and appends when the primary is sealed).
 	primary, shadow ts.Replica
-	// from is the migration's source and floor the handover's floor, in
-	// PROMOTED: tails below the floor read from first.
-	from  ts.Replica
+	// from is the migration's source.
+	from ts.Replica
+}
+
+// tailRoute sends a tail whose cursor lies below floor to old first: the
+// store that assigned positions up to the floor, sealed since, so complete
+// and final up to it, while copies of its last events may still be landing
+// in the store that serves the namespace now. In PROMOTED old is `from`;
+// after an abort that followed promotion it is `to`.
+type tailRoute struct {
+	old   ts.Replica
 	floor int64
 }
 
 // prepareTSMigration opens both ends of a TimeSeries migration as replicas
 // and provisions the namespace on both.
-func (s *Server) prepareTSMigration(ctx context.Context, n *configv1.Namespace, mig *migration, from, to *openStore) error {
+func (s *Server) prepareTSMigration(ctx context.Context, n *configv1.Namespace, mig *migration, from, to *openStore, ns *namespace) error {
 	name := n.GetNamespace()
 	fromRep, ok := from.store.(ts.Replica)
 	if !ok {
@@ -77,9 +86,40 @@ func (s *Server) prepareTSMigration(ctx context.Context, n *configv1.Namespace, 
 	}
 	m := &tsMigration{primary: fromRep, shadow: toRep, from: fromRep}
 	if mig.cfg.GetPhase() == configv1.Migration_PROMOTED {
-		m.primary, m.shadow, m.floor = toRep, fromRep, mig.cfg.GetHandoverFloor()
+		m.primary, m.shadow = toRep, fromRep
+		if f := mig.cfg.GetHandoverFloor(); f > 0 {
+			ns.tsTail = &tailRoute{old: fromRep, floor: f}
+		}
 	}
 	mig.ts = m
+	return nil
+}
+
+// prepareTailRoute keeps tails right after an abort that followed
+// promotion from skipping events: the abort's reverse handover sealed `to`
+// at the floor the ABORTED migration carries, but copies of `to`'s last
+// events may still be on their way to `from`. Until the migration is
+// deleted, a tail below that floor reads `to` first.
+func (s *Server) prepareTailRoute(ctx context.Context, n *configv1.Namespace, m *configv1.Migration, backends map[string]*configv1.Backend, opened map[storeKey]*openStore, ns *namespace) error {
+	if m == nil || m.GetHandoverFloor() <= 0 || m.GetFrom() != n.GetBackend() || n.GetAbstraction() != configv1.Abstraction_TIMESERIES {
+		return nil
+	}
+	tb, ok := backends[m.GetTo()]
+	if !ok {
+		return nil // the backend is gone, and with it what a route would read
+	}
+	o, err := s.openStore(ctx, storeKey{backend: tb.GetName(), abstraction: n.GetAbstraction()}, tb, opened)
+	if err != nil {
+		return fmt.Errorf("namespace %s: the aborted migration's target: %w", n.GetNamespace(), err)
+	}
+	old, ok := o.store.(ts.Replica)
+	if !ok {
+		return nil
+	}
+	if err := old.EnsureNamespace(ctx, n.GetNamespace(), tsOptions(n)); err != nil {
+		return err
+	}
+	ns.tsTail = &tailRoute{old: old, floor: m.GetHandoverFloor()}
 	return nil
 }
 
@@ -151,32 +191,27 @@ func (s *Server) queryTS(ctx context.Context, c *call, q ts.QueryArgs) (ts.Page,
 	return page, err
 }
 
-// tailTS follows a series across the handover: in PROMOTED, a cursor below
-// the floor reads `from` (sealed, so complete and final up to the floor)
-// without waiting, and only when it has nothing more there the tail goes
-// on in `to`, where every position above the floor was given in order.
+// tailTS follows a series across a handover (see tailRoute): a cursor
+// below the floor reads the old store first, without waiting, and only
+// when that has nothing more the tail goes on in the store that serves the
+// namespace, where every position above the floor was given in order.
 func (s *Server) tailTS(ctx context.Context, c *call, t ts.TailArgs) (ts.Page, error) {
 	ns := c.ns.cfg.GetNamespace()
-	mig := c.ns.mig
-	if mig == nil || mig.ts == nil {
-		return c.ns.ts.Tail(ctx, ns, t)
-	}
-	m := mig.ts
-	if m.floor > 0 && t.After != "" && m.primary != m.from {
-		seq, err := m.primary.CursorSeq(ns, t.Series, t.After)
+	if r := c.ns.tsTail; r != nil && t.After != "" {
+		seq, err := r.old.CursorSeq(ns, t.Series, t.After)
 		if err != nil {
 			return ts.Page{}, err
 		}
-		if seq < m.floor {
+		if seq < r.floor {
 			before := t
 			before.Wait = 0
-			page, err := m.from.Tail(ctx, ns, before)
+			page, err := r.old.Tail(ctx, ns, before)
 			if err != nil || len(page.Events) > 0 {
 				return page, err
 			}
 		}
 	}
-	return m.primary.Tail(ctx, ns, t)
+	return c.ns.ts.Tail(ctx, ns, t)
 }
 
 // compareQuery runs a sampled query again on the shadow, off the request

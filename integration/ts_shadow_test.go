@@ -19,7 +19,8 @@ import (
 // shadow queries find an injected divergence, a node whose config is
 // behind the handover appends to the store that took over, a tail cursor
 // from before the handover reads the source up to the floor and then the
-// target, and an abort after promotion hands positions back.
+// target, and an abort after promotion hands positions back, with tails
+// below its floor reading the target first while copies still land.
 func TestTimeSeriesShadowFollowsPhases(t *testing.T) {
 	ctx := context.Background()
 	src, dst := sqliteBackend(t, "src"), postgresBackend(t, "dst", "")
@@ -147,6 +148,12 @@ func TestTimeSeriesShadowFollowsPhases(t *testing.T) {
 		t.Fatalf("tail after promotion = %v, want e5", ids(p))
 	}
 	last := p.NextCursor
+	// An event the target took whose copy to the source is still on its
+	// way when the abort comes (appended behind extproc's back here).
+	late, _, err := dstTS.AppendEvents(ctx, "metrics", []ts.Event{{Series: "s", Time: time.Now(), ID: "late", Data: json.RawMessage(`"late"`)}})
+	if err != nil || len(late) != 1 {
+		t.Fatalf("appending the late event: %v", err)
+	}
 
 	// Abort after promotion: the reverse handover, then the source again.
 	floor2, err := dstTS.Seal(ctx, "metrics")
@@ -163,8 +170,16 @@ func TestTimeSeriesShadowFollowsPhases(t *testing.T) {
 	if s := seqs(srcTS, "s")["e6"]; s <= floor2 {
 		t.Fatalf("after the abort e6 is at %d on the source, want above %d", s, floor2)
 	}
-	if p = tail(last); !slices.Equal(ids(p), []string{"e6"}) {
-		t.Fatalf("tail after the abort = %v, want e6", ids(p))
+	// Below the abort's floor a tail reads the sealed target first: the
+	// late event, though its copy has not reached the source yet.
+	if p = tail(last); !slices.Equal(ids(p), []string{"late"}) {
+		t.Fatalf("tail after the abort = %v, want the late event first", ids(p))
+	}
+	if _, _, err := srcTS.Copy(ctx, "metrics", late); err != nil { // the copy lands
+		t.Fatal(err)
+	}
+	if p = tail(p.NextCursor); !slices.Equal(ids(p), []string{"e6"}) {
+		t.Fatalf("tail after the late event = %v, want e6 alone", ids(p))
 	}
 	if _, _, err := dstTS.Append(ctx, "metrics", []ts.Event{{Series: "s", Time: time.Now(), Data: json.RawMessage(`7`)}}); !errors.Is(err, ts.ErrSealed) {
 		t.Fatalf("append to the target after the abort: %v, want ErrSealed", err)

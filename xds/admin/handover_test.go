@@ -118,8 +118,8 @@ func TestTimeSeriesAbortBeforePromotionHandsBack(t *testing.T) {
 	seedEvents(t, e)
 	toShadowRead(t, e)
 	body := e.mustStepEvents(t, `{"action":"abort"}`)
-	if field(body, "migration", "phase") != "ABORTED" || field(body, "migration", "handover_floor") != "1" {
-		t.Errorf("aborted: %v", body["migration"])
+	if field(body, "migration", "phase") != "ABORTED" || field(body, "migration", "handover_floor") != "0" {
+		t.Errorf("aborted: %v (no floor: pg never assigned positions)", body["migration"])
 	}
 	wantCalls(t, f, "events: seal pg, unseal lite")
 }

@@ -220,6 +220,12 @@ func (h *Handler) handOver(ctx context.Context, next *desired.State, action stri
 			"handing the event positions of %s over from %s to %s failed, so the migration stays in %s; retry the %s: %v",
 			ns, sealed, unsealed, migration.PhaseName(prev.GetPhase()), action, err)}
 	}
+	if prev.GetPhase() != migration.Promoted && m.GetPhase() == migration.Aborted {
+		// `to` never assigned positions: there is no floor for tails to
+		// mind (a floor in an ABORTED migration tells extproc nodes that
+		// `to` holds events up to it, which only holds after promotion).
+		return m, ho, nil
+	}
 	m, err = migration.WithHandoverFloor(next, m, floor)
 	return m, ho, err
 }
