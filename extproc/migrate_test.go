@@ -1,12 +1,14 @@
 package extproc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/prism-gw/prism/backends/ts"
+	"github.com/prism-gw/prism/extproc/pii"
 	configv1 "github.com/prism-gw/prism/proto/prism/config/v1"
 )
 
@@ -78,5 +80,41 @@ func TestSamePage(t *testing.T) {
 		if got := samePage(context.Background(), nil, nil, base, tc.other); got != tc.same {
 			t.Errorf("%s: samePage = %v, want %v", tc.name, got, tc.same)
 		}
+	}
+}
+
+// TestSamePageComparesPIIDecrypted: the same event sealed twice differs in
+// its ciphertext (a fresh nonce; or a rotated key), yet is the same event;
+// another plaintext is not.
+func TestSamePageComparesPIIDecrypted(t *testing.T) {
+	ctx := context.Background()
+	kek, err := pii.NewLocalKEK(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch, err := pii.NewSchema(pii.NewKeyring(pii.NewMemKeyStore(), kek), "signups", []pii.Field{{Path: "email", Class: pii.Email}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := map[string]pii.Action{"email": pii.Plain}
+	seal := func(doc string) ts.Page {
+		out, _, err := sch.Encrypt(ctx, "s", []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts.Page{Events: []ts.Event{{Series: "s", Seq: 1, Data: out}}}
+	}
+	a, b := seal(`{"email":"ada@example.com","n":1}`), seal(`{"email":"ada@example.com","n":1}`)
+	if bytes.Equal(a.Events[0].Data, b.Events[0].Data) {
+		t.Fatal("sealing twice gave the same bytes: the test would prove nothing")
+	}
+	if !samePage(ctx, sch, plain, a, b) {
+		t.Error("one event sealed twice: pages differ")
+	}
+	if samePage(ctx, sch, plain, a, seal(`{"email":"bob@example.com","n":1}`)) {
+		t.Error("another email: pages match")
+	}
+	if samePage(ctx, nil, nil, a, b) {
+		t.Error("without the schema the ciphertexts compared equal")
 	}
 }
