@@ -58,10 +58,12 @@ type Options struct {
 	// control plane's report sink); nil keeps them in memory only.
 	Migrations Migrations
 	// Handover seals and unseals the stores of a TimeSeries migration when
-	// it is promoted or aborted after promotion (backfill.Handover). It is
-	// a hook so that this package does not import the drivers; nil refuses
-	// those steps, since promoting without it would let two stores assign
-	// the same event positions.
+	// it is promoted or aborted, and of a timeseries namespace switched to
+	// another SQL backend with ?force=true (backfill.Handover). It is a hook
+	// so that this package does not import the drivers; nil refuses the
+	// migration steps, since promoting without it would let two stores
+	// assign the same event positions, and leaves forced switches as they
+	// were.
 	Handover Handover
 }
 

@@ -12,8 +12,8 @@
 // on `from`.
 //
 // A TimeSeries migration also hands the assignment of event positions from
-// one store to the other when it is promoted (and back when it is aborted
-// after that): see NeedsHandover. The handover itself does I/O on the
+// one store to the other when it is promoted (and back when it is
+// aborted): see NeedsHandover. The handover itself does I/O on the
 // backends, so it is the admin API's job, not this package's.
 package migration
 
