@@ -206,12 +206,33 @@ func (s *Server) tailTS(ctx context.Context, c *call, t ts.TailArgs) (ts.Page, e
 			before := t
 			before.Wait = 0
 			page, err := r.old.Tail(ctx, ns, before)
-			if err != nil || len(page.Events) > 0 {
+			if err != nil {
 				return page, err
+			}
+			if page = r.below(ns, t.Series, page); len(page.Events) > 0 {
+				return page, nil
 			}
 		}
 	}
 	return c.ns.ts.Tail(ctx, ns, t)
+}
+
+// below keeps the events of an old store's tail page up to the floor.
+// Only those are final there: once the old store is unsealed again (the
+// abort of a promoted migration), copies landing above the floor come in
+// any order, and a tail that went past one in flight would skip it.
+func (r *tailRoute) below(ns, series string, page ts.Page) ts.Page {
+	n := len(page.Events)
+	for n > 0 && page.Events[n-1].Seq > r.floor {
+		n--
+	}
+	if n == len(page.Events) {
+		return page
+	}
+	if n == 0 {
+		return ts.Page{}
+	}
+	return ts.Page{Events: page.Events[:n], NextCursor: r.old.SeqCursor(ns, series, page.Events[n-1].Seq)}
 }
 
 // compareQuery runs a sampled query again on the shadow, off the request

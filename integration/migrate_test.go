@@ -186,8 +186,9 @@ func (l *load) checkHolds(t *testing.T, store kv.Store, ns, where string) {
 // migrationStatus is the part of the admin API's migration status the test reads.
 type migrationStatus struct {
 	Migration struct {
-		Phase string `json:"phase"`
-		ID    string `json:"id"`
+		Phase         string `json:"phase"`
+		ID            string `json:"id"`
+		HandoverFloor string `json:"handover_floor"` // int64 in proto JSON
 	} `json:"migration"`
 	Stats struct {
 		ShadowWrites        uint64             `json:"shadow_writes"`

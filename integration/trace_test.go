@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,10 +95,15 @@ func TestTraceSpanTreeOfOneRequest(t *testing.T) {
 	if ir := tracedCall(t, client, "PUT", base, `{"email":"`+secretEmail+`","plan":"gold"}`); ir.GetStatus().GetCode() != 200 {
 		t.Fatalf("put: %d %s", ir.GetStatus().GetCode(), ir.GetBody())
 	}
+	// A request span ends when its stream does, which can be after the
+	// answer arrived: wait for the put's before starting afresh, or it
+	// lands among the get's spans, and for the get's before reading them.
+	waitRequestSpan(t, exp)
 	exp.Reset()
 	if ir := tracedCall(t, client, "GET", base, ""); ir.GetStatus().GetCode() != 200 {
 		t.Fatalf("get: %d %s", ir.GetStatus().GetCode(), ir.GetBody())
 	}
+	waitRequestSpan(t, exp)
 
 	spans := exp.GetSpans()
 	byName := map[string]tracetest.SpanStub{}
@@ -147,6 +153,17 @@ func TestTraceSpanTreeOfOneRequest(t *testing.T) {
 	}
 	if len(spans) != 5 {
 		t.Errorf("%d spans, want 5 (request, decode, policy, backend, audit): %v", len(spans), names(spans))
+	}
+}
+
+// waitRequestSpan waits until exp holds an ended prism.request span.
+func waitRequestSpan(t *testing.T, exp *tracetest.InMemoryExporter) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !slices.ContainsFunc(exp.GetSpans(), func(s tracetest.SpanStub) bool { return s.Name == "prism.request" }); {
+		if time.Now().After(deadline) {
+			t.Fatal("no request span ended within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -37,6 +37,7 @@ type tsLoad struct {
 	acked  map[string]string // token → series
 	seen   map[string]int    // token → times a tailer returned it
 	passes int               // complete query passes over a static series
+	pages  []tailPage        // every tail page with events, to explain a miss
 
 	requests, failures atomic.Int64
 	failMu             sync.Mutex
@@ -169,6 +170,14 @@ type tokenData struct {
 	Tok string `json:"tok"`
 }
 
+// tailPage is one tail answer: the cursor asked, the tokens returned and
+// the cursor returned.
+type tailPage struct {
+	series, after, next string
+	at                  time.Time
+	tokens              []string
+}
+
 func (l *tsLoad) tailer(series, cursor string) {
 	defer l.tailWG.Done()
 	for {
@@ -183,10 +192,15 @@ func (l *tsLoad) tailer(series, cursor string) {
 			continue
 		}
 		l.mu.Lock()
+		tp := tailPage{series: series, after: cursor, next: page.NextCursor, at: time.Now()}
 		for _, e := range page.Events {
 			var d tokenData
 			json.Unmarshal(e.Data, &d)
 			l.seen[d.Tok]++
+			tp.tokens = append(tp.tokens, d.Tok)
+		}
+		if len(tp.tokens) > 0 || tp.after != tp.next {
+			l.pages = append(l.pages, tp)
 		}
 		l.mu.Unlock()
 		cursor = page.NextCursor
@@ -265,24 +279,8 @@ func (l *tsLoad) check(t *testing.T, store ts.Replica, ns, where string) {
 	if f := l.failures.Load(); f > 0 {
 		t.Fatalf("%d client requests failed, e.g. %v", f, l.failSample)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tailed := 0
-	for tok, s := range l.acked {
-		if !strings.HasPrefix(s, "live-") {
-			continue
-		}
-		tailed++
-		if n := l.seen[tok]; n != 1 {
-			t.Errorf("tails returned event %s of %s %d times, want once", tok, s, n)
-		}
-	}
-	for tok := range l.seen {
-		if _, ok := l.acked[tok]; !ok {
-			t.Errorf("tails returned event %s that no append acknowledged", tok)
-		}
-	}
 	stored := map[string]int{}
+	seqOf := map[string]int64{}
 	for after := ""; ; {
 		events, next, err := store.Export(context.Background(), ns, ts.ExportArgs{After: after, Limit: ts.MaxLimit})
 		if err != nil {
@@ -292,9 +290,28 @@ func (l *tsLoad) check(t *testing.T, store ts.Replica, ns, where string) {
 			var d tokenData
 			json.Unmarshal(e.Data, &d)
 			stored[d.Tok]++
+			seqOf[d.Tok] = e.Seq
 		}
 		if after = next; after == "" {
 			break
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tailed := 0
+	for tok, s := range l.acked {
+		if !strings.HasPrefix(s, "live-") {
+			continue
+		}
+		tailed++
+		if n := l.seen[tok]; n != 1 {
+			t.Errorf("tails returned event %s of %s %d times, want once; it is at position %d in %s", tok, s, n, seqOf[tok], where)
+			l.explain(t, store, ns, s, seqOf[tok])
+		}
+	}
+	for tok := range l.seen {
+		if _, ok := l.acked[tok]; !ok {
+			t.Errorf("tails returned event %s that no append acknowledged", tok)
 		}
 	}
 	missing, repeated := 0, 0
@@ -311,6 +328,27 @@ func (l *tsLoad) check(t *testing.T, store ts.Replica, ns, where string) {
 		t.Fatalf("%s: of %d acknowledged events, %d are missing and %d stored more than once", where, len(l.acked), missing, repeated)
 	}
 	t.Logf("%s holds all %d acknowledged events once; tails saw each of %d tailed events once; %d whole query passes", where, len(l.acked), tailed, l.passes)
+}
+
+// explain logs the tail pages of series around position seq: how a tail
+// got past an event without returning it.
+func (l *tsLoad) explain(t *testing.T, store ts.Replica, ns, series string, seq int64) {
+	t.Helper()
+	pos := func(c string) int64 {
+		p, err := store.CursorSeq(ns, series, c)
+		if err != nil {
+			return -1
+		}
+		return p
+	}
+	for _, p := range l.pages {
+		if p.series != series {
+			continue
+		}
+		if a, n := pos(p.after), pos(p.next); a <= seq+5 && n >= seq-5 {
+			t.Logf("  %s tail after %d returned %v, next %d", p.at.Format("15:04:05.000000"), a, p.tokens, n)
+		}
+	}
 }
 
 // openTSReplica opens a backend's TimeSeries store as the test's own view.
@@ -546,6 +584,7 @@ func testTSAbortAt(t *testing.T, phase string) {
 	}()
 	time.Sleep(300 * time.Millisecond)
 	p.runUntil(t, "ticks", "pgb", phase)
+	promoted := p.migration(t, "ticks").Migration.HandoverFloor
 	time.Sleep(500 * time.Millisecond) // traffic in the phase
 	if out, err := p.prism(context.Background(), "migrate", "abort", "ticks"); err != nil {
 		t.Fatalf("abort: %v\n%s", err, out)
@@ -553,6 +592,7 @@ func testTSAbortAt(t *testing.T, phase string) {
 	p.waitInSync(t)
 	time.Sleep(500 * time.Millisecond) // traffic on pga alone again
 	l.finish()
+	t.Logf("handover floors: at promote %q, at abort %q", promoted, p.migration(t, "ticks").Migration.HandoverFloor)
 	l.check(t, openTSReplica(t, a), "ticks", "the source after an abort in "+phase)
 	if s := p.migration(t, "ticks"); s.Migration.Phase != "ABORTED" {
 		t.Fatalf("phase after abort: %s", s.Migration.Phase)

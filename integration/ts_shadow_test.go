@@ -155,7 +155,9 @@ func TestTimeSeriesShadowFollowsPhases(t *testing.T) {
 		t.Fatalf("appending the late event: %v", err)
 	}
 
-	// Abort after promotion: the reverse handover, then the source again.
+	// Abort after promotion: the reverse handover first, while the node
+	// still acts on PROMOTED. Its append finds the target sealed and goes
+	// to the source, above the abort's floor, past the late event's copy.
 	floor2, err := dstTS.Seal(ctx, "metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -163,12 +165,22 @@ func TestTimeSeriesShadowFollowsPhases(t *testing.T) {
 	if err := srcTS.Unseal(ctx, "metrics", floor2); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply(configv1.Migration_ABORTED, 0, floor2); err != nil {
-		t.Fatal(err)
-	}
 	appendEvents(`{"events":[{"series":"s","id":"e6","data":6}]}`)
 	if s := seqs(srcTS, "s")["e6"]; s <= floor2 {
-		t.Fatalf("after the abort e6 is at %d on the source, want above %d", s, floor2)
+		t.Fatalf("after the reverse handover e6 is at %d on the source, want above %d", s, floor2)
+	}
+	// A tail from before the promotion, on the PROMOTED config: the source
+	// is unsealed now, so only its events up to the promotion's floor are
+	// final there; the rest comes from the target, the late event included.
+	if p = tail(beforeHandover); !slices.Equal(ids(p), []string{"e3"}) {
+		t.Fatalf("tail below the promotion's floor after the reverse handover = %v, want e3 alone", ids(p))
+	}
+	if p = tail(p.NextCursor); !slices.Equal(ids(p), []string{"e4", "e5", "late"}) {
+		t.Fatalf("tail across the promotion's floor = %v, want e4 e5 late", ids(p))
+	}
+
+	if err := apply(configv1.Migration_ABORTED, 0, floor2); err != nil {
+		t.Fatal(err)
 	}
 	// Below the abort's floor a tail reads the sealed target first: the
 	// late event, though its copy has not reached the source yet.
