@@ -213,10 +213,6 @@ func BenchmarkPIIOverhead(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				p50 := func(d []time.Duration) float64 {
-					sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-					return float64(d[len(d)/2].Nanoseconds()) / 1e3
-				}
 				pp, pw := p50(plain), p50(withPII)
 				b.ReportMetric(pp, "p50-plain-µs")
 				b.ReportMetric(pw, "p50-pii-µs")
@@ -229,6 +225,12 @@ func BenchmarkPIIOverhead(b *testing.B) {
 			})
 		}
 	}
+}
+
+// p50 is the median of d in µs (d gets sorted).
+func p50(d []time.Duration) float64 {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return float64(d[len(d)/2].Nanoseconds()) / 1e3
 }
 
 // BenchmarkPIIPolicyCryptoInProcess is the in-process part of the PII
@@ -343,10 +345,6 @@ func BenchmarkShadowOverhead(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			p50 := func(d []time.Duration) float64 {
-				sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-				return float64(d[len(d)/2].Nanoseconds()) / 1e3
-			}
 			pp, ps := p50(plain), p50(shadowed)
 			b.ReportMetric(pp, "p50-plain-µs")
 			b.ReportMetric(ps, "p50-shadowed-µs")
