@@ -278,13 +278,8 @@ func (p *devProcess) step(t *testing.T, ns, phase string, args ...string) {
 func TestMigrationUnderLoad(t *testing.T) {
 	p := startPrismDev(t)
 	pg := postgresBackend(t, "pg", "")
-	if code := p.adminJSON(t, "PUT", "/v1/admin/backends/pg", map[string]any{"postgres": map[string]any{"dsn": pg.GetPostgres().GetDsn()}}, nil); code != 200 {
-		t.Fatalf("PUT backend pg: %d", code)
-	}
-	if code := p.adminJSON(t, "PUT", "/v1/admin/namespaces/orders", map[string]any{"abstraction": "keyvalue", "backend": "local"}, nil); code != 200 {
-		t.Fatalf("PUT namespace orders: %d", code)
-	}
-	p.waitServed(t, "orders")
+	p.putBackend(t, pg)
+	p.putNamespace(t, "orders", "keyvalue", "local")
 	base := "http://" + p.edge + "/v1/kv/orders"
 	// Keys no writer touches: what the backfill must carry over, and where
 	// the divergence goes.
@@ -316,31 +311,7 @@ func TestMigrationUnderLoad(t *testing.T) {
 
 	// The backfill, killed midway (SIGKILL: no chance to save anything
 	// more), then run again: it resumes from its checkpoint.
-	killed := exec.Command(prismBin, "migrate", "backfill", "orders", "--rate", "1000", "--workers", "1")
-	killed.Dir, killed.Env = p.dir, append(killed.Environ(), "PRISM_ADMIN=http://"+p.admin)
-	if err := killed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	first := p.waitFor(t, "orders", "backfill progress", func(s migrationStatus) bool { return s.Backfill.KeysDone >= 800 })
-	killed.Process.Signal(syscall.SIGKILL)
-	killed.Wait()
-	first = p.migration(t, "orders")
-	if first.Backfill.KeysDone == 0 || first.Backfill.KeysDone >= first.Backfill.KeysTotal {
-		t.Fatalf("backfill killed at %d of %d keys: want midway", first.Backfill.KeysDone, first.Backfill.KeysTotal)
-	}
-	out, err := p.prism(context.Background(), "migrate", "backfill", "orders")
-	if err != nil {
-		t.Fatalf("backfill after the kill: %v\n%s", err, out)
-	}
-	second := p.migration(t, "orders")
-	// Counts are cumulative over runs: what the second run wrote or
-	// skipped is the difference.
-	redone := second.Backfill.Copied + second.Backfill.Skipped - first.Backfill.Copied - first.Backfill.Skipped
-	if second.Backfill.State != "done" || !strings.Contains(out, "resuming after") || redone+first.Backfill.KeysDone > second.Backfill.KeysTotal+500 {
-		t.Fatalf("backfill after a kill at %d keys: %+v, the second run handled %d keys; want done, resumed from the checkpoint\n%s",
-			first.Backfill.KeysDone, second.Backfill, redone, out)
-	}
-	t.Logf("backfill: killed after %d of %d keys; the second run resumed and handled %d keys", first.Backfill.KeysDone, first.Backfill.KeysTotal, redone)
+	p.killAndResumeBackfill(t, "orders", "keys")
 
 	// A divergence written straight into Postgres (on keys no writer
 	// touches, so no copy repairs it), then shadow reads: every compared
@@ -393,20 +364,76 @@ func TestMigrationUnderLoad(t *testing.T) {
 		}
 	}
 
-	out, err = p.prism(context.Background(), "migrate", "advance", "orders")
+	out, err := p.prism(context.Background(), "migrate", "advance", "orders")
 	if err != nil {
 		t.Fatalf("decommission: %v\n%s", err, out)
 	}
+	if b := p.namespaceBackend(t, "orders"); b != "pg" {
+		t.Fatalf("namespace after decommission is on %q, want pg", b)
+	}
+	t.Logf("SQLite → Postgres: %d requests, 0 failed, mismatch rate at promote %.5f", l.requests.Load(), measuredRate)
+}
+
+// killAndResumeBackfill runs the backfill of ns, kills it with SIGKILL
+// once it has copied 800 items (keys or events: unit), and runs it again:
+// the second run must resume from the checkpoint and finish without
+// redoing much of what the first did.
+func (p *devProcess) killAndResumeBackfill(t *testing.T, ns, unit string) {
+	t.Helper()
+	killed := exec.Command(prismBin, "migrate", "backfill", ns, "--rate", "1000", "--workers", "1")
+	killed.Dir, killed.Env = p.dir, append(killed.Environ(), "PRISM_ADMIN=http://"+p.admin)
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(t, ns, "backfill progress", func(s migrationStatus) bool { return s.Backfill.KeysDone >= 800 })
+	killed.Process.Signal(syscall.SIGKILL)
+	killed.Wait()
+	first := p.migration(t, ns)
+	if first.Backfill.KeysDone == 0 || first.Backfill.KeysDone >= first.Backfill.KeysTotal {
+		t.Fatalf("backfill killed at %d of %d %s: want midway", first.Backfill.KeysDone, first.Backfill.KeysTotal, unit)
+	}
+	out, err := p.prism(context.Background(), "migrate", "backfill", ns)
+	if err != nil {
+		t.Fatalf("backfill after the kill: %v\n%s", err, out)
+	}
+	second := p.migration(t, ns)
+	// Counts are cumulative over runs: what the second run wrote or
+	// skipped is the difference.
+	redone := second.Backfill.Copied + second.Backfill.Skipped - first.Backfill.Copied - first.Backfill.Skipped
+	if second.Backfill.State != "done" || !strings.Contains(out, "resuming after") || redone+first.Backfill.KeysDone > second.Backfill.KeysTotal+500 {
+		t.Fatalf("backfill after a kill at %d %s: %+v, the second run handled %d; want done, resumed from the checkpoint\n%s",
+			first.Backfill.KeysDone, unit, second.Backfill, redone, out)
+	}
+	t.Logf("backfill: killed after %d of %d %s; the second run resumed and handled %d", first.Backfill.KeysDone, first.Backfill.KeysTotal, unit, redone)
+}
+
+// putBackend declares a backend through the admin API.
+func (p *devProcess) putBackend(t *testing.T, b *configv1.Backend) {
+	t.Helper()
+	if code := p.adminJSON(t, "PUT", "/v1/admin/backends/"+b.GetName(), map[string]any{"postgres": map[string]any{"dsn": b.GetPostgres().GetDsn()}}, nil); code != 200 {
+		t.Fatalf("PUT backend %s: %d", b.GetName(), code)
+	}
+}
+
+// putNamespace creates a namespace and waits until the edge serves it.
+func (p *devProcess) putNamespace(t *testing.T, ns, abstraction, backend string) {
+	t.Helper()
+	if code := p.adminJSON(t, "PUT", "/v1/admin/namespaces/"+ns, map[string]any{"abstraction": abstraction, "backend": backend}, nil); code != 200 {
+		t.Fatalf("PUT namespace %s: %d", ns, code)
+	}
+	p.waitServed(t, ns)
+}
+
+// namespaceBackend is the backend the control plane has ns on.
+func (p *devProcess) namespaceBackend(t *testing.T, ns string) string {
+	t.Helper()
 	var got struct {
 		Namespace struct {
 			Backend string `json:"backend"`
 		} `json:"namespace"`
 	}
-	p.adminJSON(t, "GET", "/v1/admin/namespaces/orders", nil, &got)
-	if got.Namespace.Backend != "pg" {
-		t.Fatalf("namespace after decommission is on %q, want pg", got.Namespace.Backend)
-	}
-	t.Logf("SQLite → Postgres: %d requests, 0 failed, mismatch rate at promote %.5f", l.requests.Load(), measuredRate)
+	p.adminJSON(t, "GET", "/v1/admin/namespaces/"+ns, nil, &got)
+	return got.Namespace.Backend
 }
 
 // waitServed waits until the dev edge serves a namespace just created: the
@@ -517,15 +544,9 @@ func (p *devProcess) runUntil(t *testing.T, ns, to, phase string) {
 func testAbortAt(t *testing.T, phase string) {
 	p := startPrismDev(t)
 	a, b := postgresBackend(t, "pga", ""), postgresBackend(t, "pgb", "")
-	for _, be := range []*configv1.Backend{a, b} {
-		if code := p.adminJSON(t, "PUT", "/v1/admin/backends/"+be.GetName(), map[string]any{"postgres": map[string]any{"dsn": be.GetPostgres().GetDsn()}}, nil); code != 200 {
-			t.Fatalf("PUT backend %s: %d", be.GetName(), code)
-		}
-	}
-	if code := p.adminJSON(t, "PUT", "/v1/admin/namespaces/carts", map[string]any{"abstraction": "keyvalue", "backend": "pga"}, nil); code != 200 {
-		t.Fatalf("PUT namespace carts: %d", code)
-	}
-	p.waitServed(t, "carts")
+	p.putBackend(t, a)
+	p.putBackend(t, b)
+	p.putNamespace(t, "carts", "keyvalue", "pga")
 	l := startLoad("http://"+p.edge+"/v1/kv/carts", 4, 4, 40, nil)
 	defer func() {
 		if !l.stopped() {
@@ -548,14 +569,8 @@ func testAbortAt(t *testing.T, phase string) {
 	if s := p.migration(t, "carts"); s.Migration.Phase != "ABORTED" {
 		t.Fatalf("phase after abort: %s", s.Migration.Phase)
 	}
-	var got struct {
-		Namespace struct {
-			Backend string `json:"backend"`
-		} `json:"namespace"`
-	}
-	p.adminJSON(t, "GET", "/v1/admin/namespaces/carts", nil, &got)
-	if got.Namespace.Backend != "pga" {
-		t.Fatalf("namespace after abort is on %q, want pga", got.Namespace.Backend)
+	if b := p.namespaceBackend(t, "carts"); b != "pga" {
+		t.Fatalf("namespace after abort is on %q, want pga", b)
 	}
 	t.Logf("Postgres → Postgres, aborted in %s: %d requests, 0 failed, nothing lost", phase, l.requests.Load())
 }

@@ -9,11 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -403,13 +401,8 @@ func preloadStatic(t *testing.T, base string) {
 func TestTimeSeriesMigrationUnderLoad(t *testing.T) {
 	p := startPrismDev(t)
 	pg := postgresBackend(t, "pg", "")
-	if code := p.adminJSON(t, "PUT", "/v1/admin/backends/pg", map[string]any{"postgres": map[string]any{"dsn": pg.GetPostgres().GetDsn()}}, nil); code != 200 {
-		t.Fatalf("PUT backend pg: %d", code)
-	}
-	if code := p.adminJSON(t, "PUT", "/v1/admin/namespaces/metrics", map[string]any{"abstraction": "timeseries", "backend": "local"}, nil); code != 200 {
-		t.Fatalf("PUT namespace metrics: %d", code)
-	}
-	p.waitServed(t, "metrics")
+	p.putBackend(t, pg)
+	p.putNamespace(t, "metrics", "timeseries", "local")
 	base := "http://" + p.edge + "/v1/ts/metrics"
 	preloadStatic(t, base)
 
@@ -424,29 +417,7 @@ func TestTimeSeriesMigrationUnderLoad(t *testing.T) {
 	p.step(t, "metrics", "SHADOW_WRITE", "start", "metrics", "--to", "pg", "--read-percent", "100", "--min-sample", "200")
 	p.step(t, "metrics", "BACKFILL", "advance", "metrics")
 
-	killed := exec.Command(prismBin, "migrate", "backfill", "metrics", "--rate", "1000", "--workers", "1")
-	killed.Dir, killed.Env = p.dir, append(killed.Environ(), "PRISM_ADMIN=http://"+p.admin)
-	if err := killed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	first := p.waitFor(t, "metrics", "backfill progress", func(s migrationStatus) bool { return s.Backfill.KeysDone >= 800 })
-	killed.Process.Signal(syscall.SIGKILL)
-	killed.Wait()
-	first = p.migration(t, "metrics")
-	if first.Backfill.KeysDone == 0 || first.Backfill.KeysDone >= first.Backfill.KeysTotal {
-		t.Fatalf("backfill killed at %d of %d events: want midway", first.Backfill.KeysDone, first.Backfill.KeysTotal)
-	}
-	out, err := p.prism(context.Background(), "migrate", "backfill", "metrics")
-	if err != nil {
-		t.Fatalf("backfill after the kill: %v\n%s", err, out)
-	}
-	second := p.migration(t, "metrics")
-	redone := second.Backfill.Copied + second.Backfill.Skipped - first.Backfill.Copied - first.Backfill.Skipped
-	if second.Backfill.State != "done" || !strings.Contains(out, "resuming after") || redone+first.Backfill.KeysDone > second.Backfill.KeysTotal+500 {
-		t.Fatalf("backfill after a kill at %d events: %+v, the second run handled %d; want done, resumed from the checkpoint\n%s",
-			first.Backfill.KeysDone, second.Backfill, redone, out)
-	}
-	t.Logf("backfill: killed after %d of %d events; the second run resumed and handled %d", first.Backfill.KeysDone, first.Backfill.KeysTotal, redone)
+	p.killAndResumeBackfill(t, "metrics", "events")
 
 	// The divergence: events of five static series lost on the target
 	// (nothing appends to them, so no copy brings them back).
@@ -493,7 +464,7 @@ func TestTimeSeriesMigrationUnderLoad(t *testing.T) {
 	}
 	time.Sleep(time.Second) // appends to Postgres, copied to SQLite; tails cross the floor
 
-	out, err = p.prism(context.Background(), "migrate", "advance", "metrics")
+	out, err := p.prism(context.Background(), "migrate", "advance", "metrics")
 	if err != nil {
 		t.Fatalf("decommission: %v\n%s", err, out)
 	}
@@ -501,14 +472,8 @@ func TestTimeSeriesMigrationUnderLoad(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // Postgres alone
 	l.finish()
 	l.check(t, openTSReplica(t, pg), "metrics", "postgres after decommission")
-	var got struct {
-		Namespace struct {
-			Backend string `json:"backend"`
-		} `json:"namespace"`
-	}
-	p.adminJSON(t, "GET", "/v1/admin/namespaces/metrics", nil, &got)
-	if got.Namespace.Backend != "pg" {
-		t.Fatalf("namespace after decommission is on %q, want pg", got.Namespace.Backend)
+	if b := p.namespaceBackend(t, "metrics"); b != "pg" {
+		t.Fatalf("namespace after decommission is on %q, want pg", b)
 	}
 	t.Logf("TimeSeries SQLite → Postgres: %d requests, 0 failed, mismatch rate at promote %.5f", l.requests.Load(), measuredRate)
 }
@@ -565,15 +530,9 @@ func TestTimeSeriesMigrationAbortKeepsEverything(t *testing.T) {
 func testTSAbortAt(t *testing.T, phase string) {
 	p := startPrismDev(t)
 	a, b := postgresBackend(t, "pga", ""), postgresBackend(t, "pgb", "")
-	for _, be := range []*configv1.Backend{a, b} {
-		if code := p.adminJSON(t, "PUT", "/v1/admin/backends/"+be.GetName(), map[string]any{"postgres": map[string]any{"dsn": be.GetPostgres().GetDsn()}}, nil); code != 200 {
-			t.Fatalf("PUT backend %s: %d", be.GetName(), code)
-		}
-	}
-	if code := p.adminJSON(t, "PUT", "/v1/admin/namespaces/ticks", map[string]any{"abstraction": "timeseries", "backend": "pga"}, nil); code != 200 {
-		t.Fatalf("PUT namespace ticks: %d", code)
-	}
-	p.waitServed(t, "ticks")
+	p.putBackend(t, a)
+	p.putBackend(t, b)
+	p.putNamespace(t, "ticks", "timeseries", "pga")
 	base := "http://" + p.edge + "/v1/ts/ticks"
 	preloadStatic(t, base)
 	l := startTSLoad(t, base, 4, 2)
