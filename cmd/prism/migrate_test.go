@@ -46,19 +46,7 @@ func TestMigrateCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	migrate := func(args ...string) (string, string, error) {
-		var stdout, stderr bytes.Buffer
-		err := run(append([]string{"migrate"}, append(args, "--admin", admin, "--admin-token", "tok")...), &stdout, &stderr)
-		return stdout.String(), stderr.String(), err
-	}
-	mustMigrate := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := migrate(args...)
-		if err != nil {
-			t.Fatalf("prism migrate %v: %v\n%s%s", args, err, out, errOut)
-		}
-		return out
-	}
+	migrate, mustMigrate := migrateCommands(t, admin)
 	out := mustMigrate("start", "orders", "--to", "pg", "--min-sample", "0")
 	if !strings.Contains(out, "lite → pg") || !strings.Contains(out, "SHADOW_WRITE") {
 		t.Errorf("start printed:\n%s", out)
@@ -119,6 +107,26 @@ func TestMigrateCLI(t *testing.T) {
 	}
 }
 
+// migrateCommands runs `prism migrate ARGS` in process against the admin
+// API at admin (token tok): migrate returns stdout, stderr and the error,
+// mustMigrate stdout, failing the test on an error.
+func migrateCommands(t *testing.T, admin string) (migrate func(args ...string) (string, string, error), mustMigrate func(args ...string) string) {
+	migrate = func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(append([]string{"migrate"}, append(args, "--admin", admin, "--admin-token", "tok")...), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	mustMigrate = func(args ...string) string {
+		t.Helper()
+		out, errOut, err := migrate(args...)
+		if err != nil {
+			t.Fatalf("prism migrate %v: %v\n%s%s", args, err, out, errOut)
+		}
+		return out
+	}
+	return migrate, mustMigrate
+}
+
 // TestMigrateCLITimeSeries drives a migration of a SQLite timeseries
 // namespace to Postgres with the CLI against a real `prism xds`: a
 // backfill of events bounded by --start/--end and then of all of them,
@@ -160,19 +168,7 @@ func TestMigrateCLITimeSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	migrate := func(args ...string) (string, string, error) {
-		var stdout, stderr bytes.Buffer
-		err := run(append([]string{"migrate"}, append(args, "--admin", admin, "--admin-token", "tok")...), &stdout, &stderr)
-		return stdout.String(), stderr.String(), err
-	}
-	mustMigrate := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := migrate(args...)
-		if err != nil {
-			t.Fatalf("prism migrate %v: %v\n%s%s", args, err, out, errOut)
-		}
-		return out
-	}
+	migrate, mustMigrate := migrateCommands(t, admin)
 	mustMigrate("start", "events", "--to", "pg", "--min-sample", "0")
 	mustMigrate("advance", "events")
 	if _, _, err := migrate("backfill", "events", "--start", "yesterday"); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
