@@ -284,22 +284,14 @@ type group struct {
 // Append stores events in one transaction, one statement per series.
 func (s *Store) Append(ctx context.Context, ns string, events []ts.Event) (appended, duplicates int, err error) {
 	seqs, err := s.appendSeqs(ctx, ns, events)
-	if err != nil {
-		return 0, 0, err
-	}
-	appended = tssql.Appended(seqs)
-	return appended, len(events) - appended, nil
+	return tssql.AppendResult(events, seqs, err)
 }
 
 // AppendEvents is Append returning the events it stored with their
 // positions, for a migration to copy them.
 func (s *Store) AppendEvents(ctx context.Context, ns string, events []ts.Event) (stored []ts.Event, duplicates int, err error) {
 	seqs, err := s.appendSeqs(ctx, ns, events)
-	if err != nil {
-		return nil, 0, err
-	}
-	stored = tssql.Stored(ns, events, seqs)
-	return stored, len(events) - len(stored), nil
+	return tssql.AppendEventsResult(ns, events, seqs, err)
 }
 
 // appendSeqs stores events and returns the seq of each (0 for a

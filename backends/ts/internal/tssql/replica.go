@@ -11,6 +11,25 @@ import (
 // of the batch was stored at (0 for a duplicate), so that Append and
 // AppendEvents cannot drift apart; these turn that answer into theirs.
 
+// AppendResult is Append's answer from the seqs its batch got (or the
+// error that stored nothing).
+func AppendResult(events []ts.Event, seqs []int64, err error) (appended, duplicates int, _ error) {
+	if err != nil {
+		return 0, 0, err
+	}
+	appended = Appended(seqs)
+	return appended, len(events) - appended, nil
+}
+
+// AppendEventsResult is AppendEvents' answer from the seqs its batch got.
+func AppendEventsResult(ns string, events []ts.Event, seqs []int64, err error) (stored []ts.Event, duplicates int, _ error) {
+	if err != nil {
+		return nil, 0, err
+	}
+	stored = Stored(ns, events, seqs)
+	return stored, len(events) - len(stored), nil
+}
+
 // Appended counts the events stored: those with a seq.
 func Appended(seqs []int64) int {
 	n := 0
