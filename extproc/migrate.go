@@ -465,15 +465,25 @@ func (s *Server) compare(ctx context.Context, m *migration, sch *pii.Schema, ns,
 		if attempt == compareAttempts {
 			return "mismatch"
 		}
-		select {
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
-		case <-ctx.Done():
+		if !rereadPause(ctx, attempt) {
 			return "skipped"
 		}
 		p, perr = m.primary.Get(ctx, ns, key)
 		if perr != nil && !errors.Is(perr, kv.ErrNotFound) {
 			return "skipped"
 		}
+	}
+}
+
+// rereadPause waits before a comparison reads both sides again, longer
+// at each attempt, so that a write in flight can land; false when ctx ends
+// first.
+func rereadPause(ctx context.Context, attempt int) bool {
+	select {
+	case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

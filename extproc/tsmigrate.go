@@ -262,9 +262,7 @@ func (s *Server) compareQuery(c *call, q ts.QueryArgs, page ts.Page) {
 			if attempt == compareAttempts {
 				return "mismatch"
 			}
-			select {
-			case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
-			case <-ctx.Done():
+			if !rereadPause(ctx, attempt) {
 				return "skipped"
 			}
 			if p, err = m.primary.Query(ctx, ns, q); err != nil {
