@@ -170,9 +170,9 @@ WHERE ns = ? AND (expires_at IS NULL OR expires_at > ?) AND key IN (`
 // statements are prepared once per store: writes on the writer connection,
 // reads on the reader pool.
 type statements struct {
-	put, create, update, del, delIfMatch, sweep                        *sql.Stmt
+	put, create, update, del, delIfMatch, sweep                                        *sql.Stmt
 	putVersion, replaceVersion, clearTombstone, tombstone, deleteOlder, dropTombstones *sql.Stmt
-	get, scanFrom, scanRange                                           *sql.Stmt
+	get, scanFrom, scanRange                                                           *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
